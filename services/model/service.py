@@ -1,0 +1,186 @@
+"""The model service's loop: frames in, model changes out, acknowledged after they stick.
+
+stomp.py's receiver thread only puts frames in an inbox; one worker thread
+(the caller of :meth:`ModelService.run`) owns the model, the store and the
+sequence numbers. For each input it applies the write, commits the resulting
+out messages and the input's ``msg_id`` in one transaction, publishes them,
+and only then acknowledges the frame. A crash at any point either loses the
+unacknowledged frame to a redelivery (applied once, thanks to ``msg_id``) or
+leaves committed changes that the snapshot published at the next start
+carries to every consumer.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from traitsweb import protocol
+from traitsweb.bridge import Bridge, BridgeError, SharedModel
+from traitsweb.broker import StompClient
+
+from .config import ModelSettings
+from .store import Store
+
+__all__ = ["ModelService"]
+
+log = logging.getLogger(__name__)
+
+_CONNECTED = object()
+
+
+class ModelService:
+    def __init__(self, settings: ModelSettings, model: SharedModel, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.epoch, self.seq, state = store.load()
+        self._pending: list[tuple[int, str]] = []
+        self.bridge = Bridge(model, self._emit)
+        self.bridge.restore(state)
+        self._inbox: queue.Queue[Any] = queue.Queue()
+        now = time.monotonic()
+        self._last_seen = {session: now for session in self.bridge.handlers}
+        self._client: StompClient | None = None
+        log.info("model state loaded: epoch %s, seq %d, %d sessions", self.epoch, self.seq, len(self._last_seen))
+
+    # -- wiring ---------------------------------------------------------------------
+    def attach(self, client: StompClient) -> None:
+        """Subscribe to the input and control queues (re-issued on every reconnect)."""
+        self._client = client
+        headers = {**protocol.QUEUE_HEADERS, "prefetch-count": str(self.settings.prefetch)}
+        for destination, kind in (
+            (self.settings.input_destination, "input"),
+            (self.settings.control_destination, "control"),
+        ):
+            client.subscribe(
+                destination,
+                lambda frame, kind=kind: self._inbox.put((kind, frame)),
+                ack="client-individual",
+                headers=headers,
+            )
+
+    def on_broker_state(self, state: str) -> None:
+        if state == "connected":
+            self._inbox.put((_CONNECTED, None))
+
+    # -- the loop ---------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        next_sweep = 0.0
+        while not stop.is_set():
+            try:
+                kind, frame = self._inbox.get(timeout=0.25)
+            except queue.Empty:
+                kind = None
+            if kind is _CONNECTED:
+                self._publish_snapshot(self.settings.out_destination)
+            elif kind is not None:
+                self._handle(kind, frame)
+            if time.monotonic() >= next_sweep:
+                self._logout_idle()
+                next_sweep = time.monotonic() + min(1.0, self.settings.idle_timeout / 4)
+            if self.store.since_checkpoint >= self.settings.checkpoint_every:
+                self.checkpoint()
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        self.store.checkpoint(self.seq, self.bridge.state())
+
+    # -- one frame ----------------------------------------------------------------------
+    def _handle(self, kind: str, frame: Any) -> None:
+        client = self._client
+        assert client is not None
+        if frame.generation != client.generation:
+            return  # from a lost connection: the broker redelivers it
+        msg_id: str | None = None
+        try:
+            if kind == "input":
+                msg_id = self._input(frame.body)
+            else:
+                msg_id = self._control(frame)
+        except protocol.ProtocolError as exc:
+            log.warning("rejected %s frame %s: %s", kind, frame.headers.get("message-id"), exc)
+        self._commit_and_publish(msg_id)
+        client.ack(frame)
+
+    def _input(self, body: str) -> str | None:
+        message = protocol.decode_input(body)
+        if self.store.seen(message.msg_id):
+            log.info("duplicate input %s skipped", message.msg_id)
+            return None
+        if message.id in self.bridge.handlers:
+            self._last_seen[message.id] = time.monotonic()
+        try:
+            self.bridge.write(message.id, message.trait, message.value)
+        except BridgeError as exc:
+            self._emit(
+                {
+                    "type": "error",
+                    "to": message.id,
+                    "code": exc.code,
+                    "detail": exc.detail,
+                    "trait": message.trait,
+                    "msg_id": message.msg_id,
+                }
+            )
+        return message.msg_id
+
+    def _control(self, frame: Any) -> str | None:
+        message = protocol.decode_control(frame.body)
+        if isinstance(message, protocol.Touch):
+            now = time.monotonic()
+            for session in message.ids:
+                if session in self._last_seen:
+                    self._last_seen[session] = now
+            return None
+        if isinstance(message, protocol.SnapshotRequest):
+            reply_to = frame.headers.get("reply-to")
+            if reply_to:
+                self._publish_snapshot(reply_to)
+            else:
+                log.warning("snapshot request without reply-to ignored")
+            return None
+        if message.msg_id is not None and self.store.seen(message.msg_id):
+            return None
+        if isinstance(message, protocol.Login):
+            if self.bridge.login(message.id, message.name):
+                log.info("login %s… as %r", message.id[:8], message.name)
+            self._last_seen[message.id] = time.monotonic()
+        else:
+            if self.bridge.logout(message.id):
+                log.info("logout %s… (%s)", message.id[:8], message.reason)
+            self._last_seen.pop(message.id, None)
+        return message.msg_id
+
+    def _logout_idle(self) -> None:
+        limit = time.monotonic() - self.settings.idle_timeout
+        idle = [s for s, seen in self._last_seen.items() if seen < limit]
+        for session in idle:
+            del self._last_seen[session]
+            if self.bridge.logout(session):
+                log.info("logout %s… (idle)", session[:8])
+        if idle:
+            self._commit_and_publish(None)
+
+    # -- out messages ---------------------------------------------------------------------
+    def _emit(self, change: dict[str, Any]) -> None:
+        self.seq += 1
+        message = protocol.out_message(change.pop("type"), self.epoch, self.seq, **change)
+        self._pending.append((self.seq, protocol.encode(message)))
+
+    def _commit_and_publish(self, msg_id: str | None) -> None:
+        pending, self._pending = self._pending, []
+        self.store.commit(pending, msg_id)
+        client = self._client
+        assert client is not None
+        for _, body in pending:
+            client.publish(self.settings.out_destination, body, headers={"content-type": "application/json"})
+
+    def _publish_snapshot(self, destination: str) -> None:
+        snapshot = protocol.out_message(
+            "snapshot", self.epoch, self.seq, state=self.bridge.state(), schema=self.bridge.writable
+        )
+        assert self._client is not None
+        self._client.publish(destination, protocol.encode(snapshot), headers={"content-type": "application/json"})

@@ -1,0 +1,106 @@
+"""The model's durable memory: an SQLite journal of out messages plus checkpoints.
+
+Each applied input is one transaction: the out messages it caused (with their
+``seq``) and its ``msg_id``, so a redelivered input is recognised and skipped.
+Start-up loads the last checkpoint and replays the journal after it. A new
+database gets a new ``epoch``: consumers then know the history is not the one
+they saw.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from traitsweb.state import apply_change
+
+__all__ = ["Store"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS processed (msg_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+"""
+
+
+class Store:
+    """Owns one SQLite database file; use it as a context manager."""
+
+    def __init__(self, path: Path, *, keep_processed: int = 200_000) -> None:
+        self.path = path
+        self._keep_processed = keep_processed
+        self._db: sqlite3.Connection | None = None
+        self.since_checkpoint = 0
+
+    def __enter__(self) -> Store:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
+        self._db.executescript(_SCHEMA)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "Store used outside its with-block"
+        return self._db
+
+    def load(self) -> tuple[str, int, dict[str, Any]]:
+        """``(epoch, seq, state)``: a new epoch for a new database."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        if row is None:
+            epoch = f"{int(time.time()):x}-{secrets.token_hex(4)}"
+            self.db.execute("INSERT INTO meta VALUES ('epoch', ?)", (epoch,))
+        else:
+            epoch = row[0]
+        seq, state = 0, {}
+        row = self.db.execute("SELECT seq, state FROM checkpoint WHERE id = 1").fetchone()
+        if row is not None:
+            seq, state = row[0], json.loads(row[1])
+        for (body,) in self.db.execute("SELECT body FROM journal WHERE seq > ? ORDER BY seq", (seq,)):
+            message = json.loads(body)
+            if message["type"] == "trait_change":
+                apply_change(state, message)
+            seq = message["seq"]
+            self.since_checkpoint += 1
+        return epoch, seq, state
+
+    def seen(self, msg_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM processed WHERE msg_id = ?", (msg_id,)).fetchone() is not None
+
+    def commit(self, messages: list[tuple[int, str]], msg_id: str | None) -> None:
+        """Record ``(seq, body)`` out messages and the input that caused them, atomically."""
+        if not messages and msg_id is None:
+            return
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT INTO journal VALUES (?, ?)", messages)
+            if msg_id is not None:
+                last = messages[-1][0] if messages else 0
+                self.db.execute("INSERT OR IGNORE INTO processed VALUES (?, ?)", (msg_id, last))
+        self.since_checkpoint += len(messages)
+
+    def checkpoint(self, seq: int, state: dict[str, Any]) -> None:
+        """Save the whole state at ``seq`` and drop the journal up to it."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?)",
+                (seq, json.dumps(state, separators=(",", ":"))),
+            )
+            self.db.execute("DELETE FROM journal WHERE seq <= ?", (seq,))
+            self.db.execute(
+                "DELETE FROM processed WHERE rowid <= (SELECT MAX(rowid) FROM processed) - ?",
+                (self._keep_processed,),
+            )
+        self.since_checkpoint = 0

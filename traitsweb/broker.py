@@ -1,0 +1,360 @@
+"""One owner for one STOMP connection: connect, heart-beats, reconnect, resubscribe.
+
+stomp.py only retries the socket; after a reconnect the subscriptions are the
+application's job, and a few of its listener callbacks are known to be flaky
+around reconnects. So :class:`StompClient` builds a *fresh* stomp.py
+connection for every attempt, from one supervisor thread that owns it, and
+re-issues every registered subscription on it::
+
+    with StompClient(settings.broker, name="model") as client:
+        client.subscribe("/queue/x", on_frame, ack="client-individual")
+        client.send("/queue/y", body)          # waits for the broker's receipt
+
+Callbacks run on stomp.py's receiver thread: hand the work on and return.
+Each delivered frame carries ``frame.generation``, the number of the
+connection it came on; acking a frame of an older connection is skipped (the
+broker has already requeued it).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import stomp
+from stomp.exception import StompException
+
+from traitsweb.settings import BrokerURL
+
+__all__ = ["BrokerUnavailable", "StompClient", "Subscription"]
+
+log = logging.getLogger(__name__)
+
+FrameCallback = Callable[[Any], None]
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker did not take a frame: not connected, refused, or no receipt in time."""
+
+
+@dataclass
+class Subscription:
+    destination: str
+    callback: FrameCallback
+    ack: str = "auto"
+    headers: dict[str, str] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+class _Listener(stomp.ConnectionListener):
+    """Routes one stomp.py connection's events to its :class:`StompClient`."""
+
+    def __init__(self, client: StompClient, generation: int) -> None:
+        self._client = client
+        self._generation = generation
+
+    def on_connected(self, frame: Any) -> None:
+        self._client._connected_frame(self._generation)
+
+    def on_message(self, frame: Any) -> None:
+        self._client._deliver(self._generation, frame)
+
+    def on_receipt(self, frame: Any) -> None:
+        self._client._receipt(frame.headers.get("receipt-id", ""), None)
+
+    def on_error(self, frame: Any) -> None:
+        message = frame.headers.get("message", "")
+        log.warning("%s: broker ERROR frame: %s %s", self._client.name, message, frame.body)
+        receipt = frame.headers.get("receipt-id")
+        if receipt:
+            self._client._receipt(receipt, BrokerUnavailable(message or "broker error"))
+        self._client._lost(self._generation, f"ERROR frame: {message}")
+
+    def on_disconnected(self) -> None:
+        self._client._lost(self._generation, "disconnected")
+
+    def on_heartbeat_timeout(self) -> None:
+        self._client._lost(self._generation, "heart-beat timeout")
+
+
+class StompClient:
+    """A STOMP connection that stays up: reconnects with backoff, resubscribes by itself.
+
+    ``on_state`` is called (on the supervisor thread) with ``"connected"`` or
+    ``"disconnected"``, after subscriptions are re-issued.
+    """
+
+    def __init__(
+        self,
+        broker: BrokerURL,
+        *,
+        name: str,
+        heartbeat_ms: int = 10_000,
+        connect_timeout: float = 5.0,
+        backoff: tuple[float, float] = (0.2, 5.0),
+        on_state: Callable[[str], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._broker = broker
+        self._heartbeat_ms = heartbeat_ms
+        self._connect_timeout = connect_timeout
+        self._backoff = backoff
+        self._on_state = on_state
+        self._subscriptions: dict[str, Subscription] = {}
+        self._replies: dict[str, FrameCallback] = {}
+        self._lock = threading.RLock()
+        self._conn: stomp.Connection12 | None = None
+        self._generation = 0
+        self._pending: dict[str, Future[None]] = {}
+        self._stopping = threading.Event()
+        self._lost_event = threading.Event()
+        self._handshake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+        self.reconnects = 0
+
+    # -- lifetime -----------------------------------------------------------------
+    def __enter__(self) -> StompClient:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"stomp-{self.name}", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._lost_event.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.connected.wait(timeout)
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    # -- operations ---------------------------------------------------------------
+    def subscribe(
+        self,
+        destination: str,
+        callback: FrameCallback,
+        *,
+        ack: str = "auto",
+        headers: dict[str, str] | None = None,
+    ) -> Subscription:
+        """Register a subscription; it is (re-)issued on every connection."""
+        sub = Subscription(destination, callback, ack, dict(headers or {}))
+        with self._lock:
+            self._subscriptions[sub.id] = sub
+            conn = self._conn if self.connected.is_set() else None
+            if conn is not None:
+                self._issue(conn, sub)
+        return sub
+
+    def on_reply(self, temp_queue: str, callback: FrameCallback) -> None:
+        """Route frames that arrive for ``reply-to: /temp-queue/NAME`` to ``callback``."""
+        with self._lock:
+            self._replies[temp_queue] = callback
+
+    def send_async(
+        self, destination: str, body: str, *, headers: dict[str, str] | None = None
+    ) -> Future[None]:
+        """Send a frame asking for a receipt; the future resolves when the broker took it."""
+        future: Future[None] = Future()
+        receipt = uuid.uuid4().hex
+        with self._lock:
+            conn = self._conn
+            if conn is None or not self.connected.is_set():
+                future.set_exception(BrokerUnavailable("not connected to the broker"))
+                return future
+            self._pending[receipt] = future
+            try:
+                conn.send(destination, body, headers={**(headers or {}), "receipt": receipt})
+            except (StompException, OSError) as exc:
+                self._pending.pop(receipt, None)
+                future.set_exception(BrokerUnavailable(str(exc) or "send failed"))
+        return future
+
+    def send(
+        self,
+        destination: str,
+        body: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        """Send and wait for the receipt; raises :class:`BrokerUnavailable`."""
+        future = self.send_async(destination, body, headers=headers)
+        try:
+            future.result(timeout)
+        except TimeoutError:
+            raise BrokerUnavailable(f"no receipt within {timeout} s") from None
+
+    def publish(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> bool:
+        """Send without a receipt (fire and forget); False when not connected."""
+        with self._lock:
+            conn = self._conn
+            if conn is None or not self.connected.is_set():
+                return False
+            try:
+                conn.send(destination, body, headers=headers or {})
+            except (StompException, OSError):
+                return False
+        return True
+
+    def ack(self, frame: Any) -> None:
+        self._settle(frame, "ack")
+
+    def nack(self, frame: Any) -> None:
+        self._settle(frame, "nack")
+
+    def _settle(self, frame: Any, how: str) -> None:
+        with self._lock:
+            conn = self._conn
+            if conn is None or frame.generation != self._generation or not self.connected.is_set():
+                return  # that connection is gone; the broker redelivers the frame
+            try:
+                getattr(conn, how)(frame.headers["ack"])
+            except (StompException, OSError):
+                log.info("%s: %s failed; the frame will be redelivered", self.name, how)
+
+    # -- the supervisor thread ----------------------------------------------------
+    def _run(self) -> None:
+        delay = self._backoff[0]
+        while not self._stopping.is_set():
+            if self._connect_once():
+                delay = self._backoff[0]
+                self._lost_event.wait()
+                self._teardown()
+            if self._stopping.is_set():
+                break
+            self._stopping.wait(delay * (0.5 + random.random()))
+            delay = min(delay * 2, self._backoff[1])
+        self._teardown(final=True)
+
+    def _connect_once(self) -> bool:
+        broker = self._broker
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+            self._lost_event.clear()
+            self._handshake.clear()
+            conn = stomp.Connection12(
+                [(broker.host, broker.port)],
+                heartbeats=(self._heartbeat_ms, self._heartbeat_ms),
+                vhost=broker.vhost,
+                reconnect_attempts_max=1,
+                timeout=self._connect_timeout,
+                try_loopback_connect=False,
+            )
+            conn.set_listener("traitsweb", _Listener(self, generation))
+            self._conn = conn
+        try:
+            conn.connect(broker.user, broker.password, wait=False)
+        except (StompException, OSError) as exc:
+            log.info("%s: broker %s:%s not reachable (%s)", self.name, broker.host, broker.port, exc)
+            self._discard(conn)
+            return False
+        if not self._handshake.wait(self._connect_timeout) or self._lost_event.is_set():
+            log.info("%s: no CONNECTED from the broker", self.name)
+            self._discard(conn)
+            return False
+        sock = getattr(conn.transport, "socket", None)
+        if sock is not None:  # stomp.py leaves Nagle on: small frames would wait ~40 ms
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            for sub in self._subscriptions.values():
+                self._issue(conn, sub)
+            self.connected.set()
+        log.info("%s: connected to %s:%s", self.name, broker.host, broker.port)
+        if generation > 1:
+            self.reconnects += 1
+        self._notify("connected")
+        return True
+
+    def _issue(self, conn: stomp.Connection12, sub: Subscription) -> None:
+        conn.subscribe(sub.destination, id=sub.id, ack=sub.ack, headers=dict(sub.headers))
+
+    def _discard(self, conn: stomp.Connection12) -> None:
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+        try:
+            conn.disconnect()
+        except Exception:  # noqa: BLE001 - a half-open connection may fail in any way
+            pass
+        try:
+            conn.transport.stop()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _teardown(self, final: bool = False) -> None:
+        was_connected = self.connected.is_set()
+        with self._lock:
+            self.connected.clear()
+            conn, self._conn = self._conn, None
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(BrokerUnavailable("connection to the broker lost"))
+        if conn is not None:
+            self._discard(conn)
+        if was_connected:
+            if final or self._stopping.is_set():
+                log.info("%s: disconnected", self.name)
+            else:
+                log.warning("%s: lost the broker connection", self.name)
+            self._notify("disconnected")
+
+    def _notify(self, state: str) -> None:
+        if self._on_state is not None:
+            try:
+                self._on_state(state)
+            except Exception:  # noqa: BLE001 - a failing observer must not kill the connection
+                log.exception("%s: on_state(%s) failed", self.name, state)
+
+    # -- called from stomp.py's receiver thread -----------------------------------
+    def _connected_frame(self, generation: int) -> None:
+        if generation == self._generation:
+            self._handshake.set()
+
+    def _deliver(self, generation: int, frame: Any) -> None:
+        if generation != self._generation:
+            return
+        frame.generation = generation
+        with self._lock:
+            key = frame.headers.get("subscription", "")
+            sub = self._subscriptions.get(key)
+            callback = sub.callback if sub is not None else self._replies.get(key)
+        if callback is None:
+            return
+        try:
+            callback(frame)
+        except Exception:  # noqa: BLE001 - never let one bad frame stop the receiver
+            log.exception("%s: callback for %s failed", self.name, key)
+
+    def _receipt(self, receipt_id: str, error: BaseException | None) -> None:
+        with self._lock:
+            future = self._pending.pop(receipt_id, None)
+        if future is not None and not future.done():
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+    def _lost(self, generation: int, why: str) -> None:
+        if generation == self._generation and not self._lost_event.is_set():
+            log.info("%s: connection lost (%s)", self.name, why)
+            self._lost_event.set()

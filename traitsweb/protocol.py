@@ -1,0 +1,236 @@
+"""The traitsweb message protocol: destinations, frame headers, message shapes.
+
+Every service encodes and decodes messages through this module and nowhere
+else, so the wire format lives in one place. ``docs/protocol.md`` is its prose
+description; keep the two in step.
+
+Three channels:
+
+* the **input** queue carries client writes (:class:`Input`);
+* the **control** queue carries :class:`Login`, :class:`Logout`,
+  :class:`Touch` and :class:`SnapshotRequest`;
+* the **out** topic carries everything the model publishes. Every out message
+  is a JSON object with ``type``, ``epoch`` and ``seq``; see :func:`out_message`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+__all__ = [
+    "CONTROL",
+    "INPUT",
+    "MAX_BODY_BYTES",
+    "OUT",
+    "QUEUE_HEADERS",
+    "SEND_HEADERS",
+    "Input",
+    "Login",
+    "Logout",
+    "ProtocolError",
+    "SnapshotRequest",
+    "Touch",
+    "check_value",
+    "decode_control",
+    "decode_input",
+    "decode_out",
+    "encode",
+    "out_message",
+]
+
+# Default destinations (each is configurable through the services' settings).
+INPUT = "/queue/traitsweb.in"
+CONTROL = "/queue/traitsweb.control"
+OUT = "/topic/traitsweb.out"
+
+#: Headers for SUBSCRIBE to our queues. RabbitMQ declares a queue from the
+#: headers of the first frame that names it and closes the connection of any
+#: later frame that disagrees, so the queue properties live here, once.
+QUEUE_HEADERS: dict[str, str] = {"durable": "true", "auto-delete": "false"}
+#: Headers for SEND to our queues: persistent messages in durable queues.
+SEND_HEADERS: dict[str, str] = {
+    "persistent": "true",
+    "content-type": "application/json",
+}
+
+#: The largest message body any service accepts on any channel.
+MAX_BODY_BYTES = 64 * 1024
+#: Session ids are 32 lower-case hex digits (128 bits of randomness).
+SESSION_RE = re.compile(r"^[0-9a-f]{32}$")
+_MAX_DEPTH = 32
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the protocol. ``code`` is machine-readable."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+SessionId = Annotated[str, Field(pattern=SESSION_RE.pattern)]
+MsgId = Annotated[str, Field(min_length=1, max_length=64)]
+TraitName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+
+class Input(BaseModel):
+    """A client's write of one trait, stamped by the gateway with the session id."""
+
+    model_config = _STRICT
+    id: SessionId
+    trait: TraitName
+    value: Any = None
+    msg_id: MsgId
+
+
+class Login(BaseModel):
+    model_config = _STRICT
+    type: Literal["login"]
+    id: SessionId
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    msg_id: MsgId | None = None
+
+
+class Logout(BaseModel):
+    model_config = _STRICT
+    type: Literal["logout"]
+    id: SessionId
+    reason: Annotated[str, Field(max_length=64)] = "logout"
+    msg_id: MsgId | None = None
+
+
+class Touch(BaseModel):
+    """A gateway replica's report of the sessions it served lately (for idle logout)."""
+
+    model_config = _STRICT
+    type: Literal["touch"]
+    ids: Annotated[list[SessionId], Field(max_length=100_000)]
+    replica: Annotated[str, Field(max_length=128)] = ""
+
+
+class SnapshotRequest(BaseModel):
+    """Asks for the full state; the answer goes to the frame's ``reply-to``."""
+
+    model_config = _STRICT
+    type: Literal["snapshot_request"]
+
+
+Control = Annotated[
+    Union[Login, Logout, Touch, SnapshotRequest], Field(discriminator="type")
+]
+_CONTROL = TypeAdapter(Control)
+
+
+def encode(message: Any) -> str:
+    """Compact JSON text for a message (the one encoding used on every channel)."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _depth(value: Any, depth: int = 0) -> int:
+    if depth > _MAX_DEPTH:
+        return depth
+    if isinstance(value, dict):
+        return max((_depth(v, depth + 1) for v in value.values()), default=depth + 1)
+    if isinstance(value, list):
+        return max((_depth(v, depth + 1) for v in value), default=depth + 1)
+    return depth
+
+
+def _load(body: str | bytes) -> Any:
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    if len(raw) > MAX_BODY_BYTES:
+        raise ProtocolError("too_large", f"message of {len(raw)} bytes exceeds {MAX_BODY_BYTES}")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("bad_json", f"not JSON: {exc}") from None
+    if _depth(value) > _MAX_DEPTH:
+        raise ProtocolError("too_deep", f"JSON nested deeper than {_MAX_DEPTH}")
+    if not isinstance(value, dict):
+        raise ProtocolError("bad_shape", "a message is a JSON object")
+    return value
+
+
+def _explain(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "message"
+    return f"{where}: {first['msg']}"
+
+
+def decode_input(body: str | bytes) -> Input:
+    """Parse an input-queue message, or raise :class:`ProtocolError`."""
+    value = _load(body)
+    try:
+        return Input.model_validate(value)
+    except ValidationError as exc:
+        raise ProtocolError("bad_shape", _explain(exc)) from None
+
+
+def decode_control(body: str | bytes) -> Login | Logout | Touch | SnapshotRequest:
+    """Parse a control-queue message, or raise :class:`ProtocolError`."""
+    value = _load(body)
+    try:
+        return _CONTROL.validate_python(value)
+    except ValidationError as exc:
+        raise ProtocolError("bad_shape", _explain(exc)) from None
+
+
+def decode_out(body: str | bytes) -> dict[str, Any]:
+    """Parse an out-topic message (an object with ``type``, ``epoch`` and ``seq``)."""
+    try:
+        value = json.loads(body)
+    except ValueError as exc:
+        raise ProtocolError("bad_json", f"not JSON: {exc}") from None
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("type"), str)
+        or not isinstance(value.get("epoch"), str)
+        or not isinstance(value.get("seq"), int)
+    ):
+        raise ProtocolError("bad_shape", "an out message has type, epoch and seq")
+    return value
+
+
+def out_message(kind: str, epoch: str, seq: int, **fields: Any) -> dict[str, Any]:
+    """Build an out message. ``to`` (a session id) makes it private to one session."""
+    return {"type": kind, "epoch": epoch, "seq": seq, **fields}
+
+
+def check_value(schema: dict[str, Any], value: Any) -> str | None:
+    """Check ``value`` against a writable trait's schema (as the model publishes it).
+
+    Returns ``None`` when the value fits, else a sentence saying why not. The
+    model's own Traits validation stays the authority; this lets a gateway
+    answer at once instead of after a round trip.
+    """
+    kind = schema.get("type")
+    if kind == "string":
+        if not isinstance(value, str):
+            return "must be a string"
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            return f"must be at most {schema['maxLength']} characters"
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            return f"must be at least {schema['minLength']} characters"
+    elif kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be an integer"
+    elif kind == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "must be a number"
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            return "must be true or false"
+    if "enum" in schema and value not in schema["enum"]:
+        return f"must be one of {schema['enum']}"
+    if kind in ("integer", "number"):
+        if "minimum" in schema and value < schema["minimum"]:
+            return f"must be at least {schema['minimum']}"
+        if "maximum" in schema and value > schema["maximum"]:
+            return f"must be at most {schema['maximum']}"
+    return None
