@@ -24,6 +24,7 @@ class WebClient:
         self.origin = origin or urls[0]
         self.http = httpx.Client(timeout=timeout, headers={"Origin": self.origin})
         self.token: str | None = None
+        self.id: str | None = None
         self.epoch: str | None = None
         self.seq = 0
         self.state: dict[str, Any] = {}
@@ -50,7 +51,7 @@ class WebClient:
         response = self.http.post(self.url("/api/login"), json={"name": name})
         response.raise_for_status()
         body = response.json()
-        self.token = body["session"]
+        self.token, self.id = body["session"], body["id"]
         state = self.http.get(self.url("/api/state"), headers=self.auth)
         state.raise_for_status()
         self._reset(state.json())
