@@ -171,7 +171,8 @@ def render_png(component: Component, path: Path, size: tuple[int, int] = (1000, 
     """Draw ``component`` at ``size`` into a PNG at ``path``, replacing it atomically."""
     component.outer_bounds = list(size)
     component.do_layout(force=True)
-    gc = PlotGraphicsContext(size, dpi=72)
+    # Chaco adds a pixel each way so that edges at the bounds are drawn; ask for one less
+    gc = PlotGraphicsContext((size[0] - 1, size[1] - 1), dpi=72)
     gc.clear((1.0, 1.0, 1.0, 1.0))  # the buffer starts transparent black
     gc.render_component(component)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
