@@ -60,6 +60,8 @@ class Link(HasStrictTraits):
 
     #: the broker connection is up
     connected = Bool(False)
+    #: the mirror is in step with the model (not waiting for a snapshot)
+    synced = Bool(False)
     #: our participant is in the mirror: writes are welcome now
     joined = Bool(False)
     #: the last error the model addressed to us, or a failed send
@@ -167,6 +169,7 @@ class Link(HasStrictTraits):
                 self.login()
         else:
             self._awaiting = False
+            self.synced = False
             self._held = []
 
     def _on_snapshot(self, message: dict[str, Any]) -> None:
@@ -174,10 +177,11 @@ class Link(HasStrictTraits):
             return
         held, self._held = self._held, []
         self._awaiting = False
+        self.synced = True
         if self.mirror.apply(message) is Outcome.RESET:
             log.info("snapshot loaded: epoch %s seq %d", message["epoch"], message["seq"])
         for item in held:
-            if self._awaiting:
+            if self._awaiting:  # a gap among the held ones: asked again
                 self._held.append(item)
             else:
                 self._on_stream(item)
@@ -208,6 +212,7 @@ class Link(HasStrictTraits):
     # -- sending ----------------------------------------------------------------------
     def request_snapshot(self) -> None:
         self._awaiting = True
+        self.synced = False
         self._asked_at = self.clock()
         self.snapshot_requests += 1
         self._send(

@@ -74,10 +74,10 @@ class ChatPlots(HasStrictTraits):
         self.activity, self.average = self._activity_plots(pd)
         top = HPlotContainer(self.ratings, self.participants, bgcolor=COLORS["background"], spacing=10)
         bottom = OverlayPlotContainer(self.activity, self.average, bgcolor=COLORS["background"])
-        # stacked containers share space in proportion to the preferred sizes
+        # stacked containers share space in proportion to the preferred sizes (the top row's is
+        # the sum of its plots'; a fixed one on a stacked container trips a Traits warning in enable)
         self.ratings.fixed_preferred_size = (450, 400)
         self.participants.fixed_preferred_size = (550, 400)
-        top.fixed_preferred_size = (1000, 400)
         bottom.fixed_preferred_size = (1000, 300)
         # VPlotContainer stacks from the bottom up
         self.component = VPlotContainer(bottom, top, bgcolor=COLORS["background"], spacing=10, padding=10)

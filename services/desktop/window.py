@@ -120,6 +120,8 @@ class DesktopWindow(HasStrictTraits):
             text = "broker: disconnected, reconnecting…"
         elif not mirror.ready:
             text = "broker: connected, waiting for the model's snapshot…"
+        elif not link.synced:
+            text = f"broker: connected · catching up with the model (have seq {mirror.seq})…"
         else:
             who = f"you are {link.name}" if link.joined else "joining…"
             text = (f"broker: connected · {who} · {len(mirror.participants)} participants · "

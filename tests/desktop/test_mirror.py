@@ -175,7 +175,7 @@ def test_link_resnapshots_on_a_gap_and_replays_what_came_meanwhile(settings: Des
     lost, seen = model.take()
     client.deliver(seen)
     link.drain()
-    assert client.kinds() == ["snapshot_request", "snapshot_request"]
+    assert client.kinds() == ["snapshot_request", "snapshot_request"] and not link.synced
     # the stream goes on while the snapshot is on its way: held, then replayed after it
     snapshot = model.snapshot()
     model.bridge.write(ALICE, "rating_selector", 5)
@@ -184,6 +184,7 @@ def test_link_resnapshots_on_a_gap_and_replays_what_came_meanwhile(settings: Des
     client.reply(snapshot)
     link.drain()
     _same_state(link.mirror, model)
+    assert link.synced
     assert [m["text"] for m in link.mirror.messages] == ["lost", "seen"]
     assert link.mirror.connection_ratings == {ALICE: 5}
 
