@@ -90,7 +90,6 @@ class Stack:
         self.secrets: dict[str, str] = {}
         self.programs: list[str] = []
         self._supervisord: subprocess.Popen[bytes] | None = None
-        self._rpc: Any = None
 
     # -- addresses ----------------------------------------------------------------
     @property
@@ -145,21 +144,23 @@ class Stack:
                 proc.wait()
 
     # -- control of single programs (names: rabbitmq, model, gateway-1, proxy, desktop) --
-    @property
-    def rpc(self) -> Any:
-        if self._rpc is None:
-            transport = SupervisorTransport(None, None, f"unix://{self.run_dir / 'supervisor.sock'}")
-            self._rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
-        return self._rpc
+    def rpc(self, method: str, *args: Any) -> Any:
+        """Call supervisord's XML-RPC ``supervisor.<method>`` over its unix socket."""
+        transport = SupervisorTransport(None, None, f"unix://{self.run_dir / 'supervisor.sock'}")
+        with xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport) as proxy:
+            try:
+                return getattr(proxy.supervisor, method)(*args)
+            finally:
+                transport.close()
 
     def stop(self, name: str) -> None:
-        self.rpc.supervisor.stopProcess(name, True)
+        self.rpc("stopProcess", name, True)
 
     def start_program(self, name: str) -> None:
-        self.rpc.supervisor.startProcess(name, False)
+        self.rpc("startProcess", name, False)
 
     def pid(self, name: str) -> int:
-        return int(self.rpc.supervisor.getProcessInfo(name)["pid"])
+        return int(self.rpc("getProcessInfo", name)["pid"])
 
     def broker_pid(self) -> int:
         """The Erlang VM's pid (the program itself is a shell script waiting on it)."""
