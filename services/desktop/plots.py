@@ -23,6 +23,7 @@ from chaco.api import (
     PlotGraphicsContext,
     VPlotContainer,
 )
+from chaco.ticks import ShowAllTickGenerator
 from enable.api import Component
 from traits.api import HasStrictTraits, Instance, observe
 
@@ -126,7 +127,7 @@ class ChatPlots(HasStrictTraits):
         average.padding = activity.padding
         average.bgcolor = "transparent"
         average.border_visible = False
-        average.value_range.set_bounds(0, 5.5)
+        average.value_range.set_bounds(0, 6.8)  # headroom for the legend
         average.x_axis.visible = False
         average.x_grid.visible = False
         average.y_grid.visible = False
@@ -134,7 +135,7 @@ class ChatPlots(HasStrictTraits):
         average.y_axis.title = "average rating"
         average.y_axis.title_font = _FONT
         average.y_axis.tick_label_font = _FONT
-        average.y_axis.tick_interval = 1.0
+        average.y_axis.tick_generator = ShowAllTickGenerator(positions=[0, 1, 2, 3, 4, 5])
         average.legend.plots = {"messages per interval": messages, "average rating": avg}
         average.legend.visible = True
         average.legend.align = "ul"
@@ -152,7 +153,7 @@ class ChatPlots(HasStrictTraits):
     @observe("data:messages_per_bucket")
     def _scale_activity(self, event: Any) -> None:
         top = max(1.0, float(self.data.messages_per_bucket.max(initial=0)))
-        self.activity.value_range.set_bounds(0, top * 1.15)
+        self.activity.value_range.set_bounds(0, top * 1.4)  # headroom for the legend
         self.activity.y_axis.tick_interval = self.activity.y_grid.tick_interval = float(max(1, round(top / 5)))
 
     @observe("data:participant_names")

@@ -149,9 +149,9 @@ class DesktopWindow(HasStrictTraits):
                 UItem("component", editor=ComponentEditor(), width=780, height=560),
                 VGroup(
                     Item("participants", editor=ListStrEditor(editable=False, horizontal_lines=False),
-                         show_label=False, height=160),
+                         show_label=False, height=-140),
                     Item("latest", editor=TabularEditor(adapter=_MessageAdapter(), editable=False),
-                         show_label=False, height=400),
+                         show_label=False, height=440),
                     label="Participants and latest messages",
                     show_border=True,
                 ),
