@@ -94,3 +94,26 @@ def test_headless_service_pngs_show_the_ratings(desktop_stack: Stack) -> None:
         assert shown[1][0] > shown[0][0] and shown[1][4] < shown[0][4]
         with Image.open(folder / "latest.png") as latest:
             assert latest.format == "PNG" and latest.size == (1000, 700)
+
+
+def test_a_flood_is_applied_in_batches_without_resnapshots(desktop_stack: Stack) -> None:
+    with Peer(desktop_stack.broker_url("gateway")) as peer, desktop_link(desktop_stack) as link:
+        data = ChatPlotData(mirror=link.mirror)
+        batches: list[int] = []
+
+        def pump(timeout: float) -> None:
+            handled = link.drain(timeout)
+            if handled:
+                batches.append(handled)
+                data.refresh()
+
+        pump_until(pump, lambda: link.synced, what="first snapshot")
+        talker = _joined(peer, "flood")
+        for i in range(500):
+            peer.write(talker, "entry_field", f"flood {i}")
+        truth = peer.snapshot()
+        pump_until(pump, lambda: link.mirror.seq >= truth["seq"], what="the desktop through the flood")
+        assert link.snapshot_requests == 1
+        assert link.mirror.messages == truth["state"]["messages"]
+        assert [m["text"] for m in link.mirror.messages[-500:]] == [f"flood {i}" for i in range(500)]
+        assert max(batches) > 1  # several messages per drain: one refresh for many messages
