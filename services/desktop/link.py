@@ -24,12 +24,11 @@ import logging
 import queue
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 from traits.api import Any as AnyTrait
-from traits.api import Bool, Callable as CallableTrait, Float, HasStrictTraits, Instance, Int, Str
+from traits.api import Bool, Callable, Float, HasStrictTraits, Instance, Int, Str
 
 from traitsweb import protocol
 from traitsweb.broker import BrokerUnavailable
@@ -56,7 +55,7 @@ class Link(HasStrictTraits):
     participant = Bool(False)
     session = Str()
     name = Str()
-    clock = CallableTrait(time.monotonic)
+    clock = Callable(time.monotonic)
 
     #: the broker connection is up
     connected = Bool(False)
@@ -77,7 +76,6 @@ class Link(HasStrictTraits):
     _asked_at = Float(0.0)
     _held = AnyTrait()
     _touched_at = Float(0.0)
-    _wake = AnyTrait()
 
     def __init__(self, settings: DesktopSettings, **traits: Any) -> None:
         super().__init__(settings=settings, **traits)
@@ -88,14 +86,9 @@ class Link(HasStrictTraits):
         self._reply_to = f"/temp-queue/desktop-{uuid.uuid4().hex[:12]}"
 
     # -- wiring (call before the client connects) ------------------------------------
-    def attach(self, client: Any, *, wake: Callable[[], None] | None = None) -> None:
-        """Subscribe through ``client`` (a StompClient, re-subscribed on every reconnect).
-
-        ``wake`` is called (on the receiver thread) when the inbox goes from
-        empty to non-empty, e.g. ``GUI.invoke_later`` of a drain.
-        """
+    def attach(self, client: Any) -> None:
+        """Subscribe through ``client`` (a StompClient, re-subscribed on every reconnect)."""
         self._client = client
-        self._wake = wake
         client.subscribe(self.settings.out_destination, lambda frame: self._put("out", frame.body))
         client.on_reply(self._reply_to, lambda frame: self._put("reply", frame.body))
 
@@ -104,10 +97,7 @@ class Link(HasStrictTraits):
         self._put("state", state)
 
     def _put(self, kind: str, payload: Any) -> None:
-        was_empty = self._inbox.empty()
-        self._inbox.put((kind, payload))
-        if was_empty and self._wake is not None:
-            self._wake()
+        self._inbox.put((kind, payload))  # any thread; nothing else happens here
 
     # -- the owner thread ------------------------------------------------------------
     def drain(self, timeout: float = 0.0, limit: int = 10_000) -> int:
