@@ -102,7 +102,7 @@ class ChatPlots(HasStrictTraits):
                   fill_color=COLORS["participants"], line_color=COLORS["participants"], name="participants")
         _style(plot, "Rating per participant", "", "rating")
         plot.value_range.set_bounds(0, 5.5)
-        plot.y_axis.tick_interval = plot.y_grid.tick_interval = 1.0
+        plot.y_axis.tick_interval = plot.y_grid.grid_interval = 1.0
         self._names_axis = LabelAxis(plot, orientation="bottom", tick_label_font=_FONT,
                                      positions=[], labels=[], tick_label_rotate_angle=0)
         plot.underlays.remove(plot.x_axis)
@@ -133,6 +133,7 @@ class ChatPlots(HasStrictTraits):
         average.y_grid.visible = False
         average.y_axis.orientation = "right"
         average.y_axis.title = "average rating"
+        average.y_axis.title_spacing = 30
         average.y_axis.title_font = _FONT
         average.y_axis.tick_label_font = _FONT
         average.y_axis.tick_generator = ShowAllTickGenerator(positions=[0, 1, 2, 3, 4, 5])
@@ -148,13 +149,13 @@ class ChatPlots(HasStrictTraits):
         # whole participants only: 0 to a little above the tallest bar
         top = max(1.0, float(self.data.rating_counts.max(initial=0)))
         self.ratings.value_range.set_bounds(0, top * 1.12)
-        self.ratings.y_axis.tick_interval = self.ratings.y_grid.tick_interval = float(max(1, round(top / 5)))
+        self.ratings.y_axis.tick_interval = self.ratings.y_grid.grid_interval = float(max(1, round(top / 5)))
 
     @observe("data:messages_per_bucket")
     def _scale_activity(self, event: Any) -> None:
         top = max(1.0, float(self.data.messages_per_bucket.max(initial=0)))
         self.activity.value_range.set_bounds(0, top * 1.4)  # headroom for the legend
-        self.activity.y_axis.tick_interval = self.activity.y_grid.tick_interval = float(max(1, round(top / 5)))
+        self.activity.y_axis.tick_interval = self.activity.y_grid.grid_interval = float(max(1, round(top / 5)))
 
     @observe("data:participant_names")
     def _show_names(self, event: Any) -> None:
