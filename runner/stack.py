@@ -214,8 +214,8 @@ class Stack:
         self.secrets = self._load_secrets()
         env = {**os.environ, **self.secrets}
         services = compose.load(self.config.compose_file, env)
+        self.programs = []
         blocks = [self._supervisord_header(), self._rabbitmq_program()]
-        self.programs = ["rabbitmq"]
         if self.config.model:
             blocks.append(self._program("model", services["model"]))
         for index, port in enumerate(self.gateway_ports, start=1):
@@ -264,10 +264,11 @@ serverurl=unix://{run}/supervisor.sock
 """
 
     def _block(self, name: str, command: str, env: dict[str, str], extra: str = "") -> str:
+        self.programs.append(name)
         environment = ",".join(f'{k}="{_escape(v)}"' for k, v in env.items())
         return f"""
 [program:{name}]
-command={_escape(command)}
+command={command.replace("%", "%%")}
 directory={ROOT}
 environment={environment}
 autostart=true
@@ -356,7 +357,9 @@ stdout_logfile_maxbytes=20MB
             {"GATEWAY_SERVERS": servers.strip(), "PROXY_PORT": f"127.0.0.1:{self.proxy_port}"},
         )
         (base / "nginx.conf").write_text(
-            f"""worker_processes 1;
+            f"""daemon off;
+worker_processes 1;
+worker_rlimit_nofile 65536;
 pid {base}/nginx.pid;
 error_log {self.run_dir}/logs/proxy-error.log warn;
 events {{ worker_connections 16384; }}
@@ -372,7 +375,7 @@ http {{
 """
         )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        return self._block("proxy", f'{nginx} -p {base} -c {base}/nginx.conf -g "daemon off;"', {})
+        return self._block("proxy", f"{nginx} -p {base} -c {base}/nginx.conf", {})
 
 
 def render_template(text: str, values: dict[str, str]) -> str:
