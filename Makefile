@@ -31,5 +31,10 @@ run: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## A screenshot of the live desktop window under Xvfb (a small stack plus chat traffic):
+## docs/screenshot-desktop.png
+screenshot: setup
+	PYTHONPATH=. xvfb-run -a -s "-screen 0 1280x800x24" $(PY) scripts/screenshot.py docs/screenshot-desktop.png
+
 clean:
 	rm -rf .run .pytest_cache .hypothesis

@@ -203,6 +203,8 @@ class Stack:
             return lambda: http_ok(self.proxy_port, "/healthz")
         if name == "model":
             return lambda: "connected to" in self.log("model")
+        if name == "desktop":  # headless: the first PNG is written; window: it shows the model's state
+            return lambda: "desktop ready" in self.log("desktop")
         return lambda: True
 
     # -- configuration ----------------------------------------------------------------
