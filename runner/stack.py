@@ -126,6 +126,10 @@ class Stack:
         )
         log.close()
         try:
+            # the broker first: services would only back off while it boots
+            self.wait_ready(self.config.ready_timeout, ["rabbitmq"])
+            for name in self.programs[1:]:
+                self.start_program(name)
             self.wait_ready(self.config.ready_timeout)
         except BaseException:
             self.close()
@@ -271,7 +275,7 @@ serverurl=unix://{run}/supervisor.sock
 command={command.replace("%", "%%")}
 directory={ROOT}
 environment={environment}
-autostart=true
+autostart={"true" if name == "rabbitmq" else "false"}
 autorestart=true
 startsecs=0
 startretries=1000

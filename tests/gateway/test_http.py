@@ -195,7 +195,8 @@ def test_idle_sessions_are_logged_out_across_replicas(make_stack: Any, web_stack
         idle = new_client(stack.proxy_url)
         active.login("active")
         idle.login("idle")
-        until(active, lambda: idle.id not in active.state["participants"] and idle.id is not None, timeout=30)
+        until(active, lambda: idle.id in active.state["participants"])
+        until(active, lambda: idle.id not in active.state["participants"], timeout=30)
         assert active.id in active.state["participants"]
         # every replica learns of the logout from the out topic, each at its own moment
         deadline = time.monotonic() + 10
