@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
+import uuid
 from typing import Any
 
 import httpx
@@ -57,8 +59,22 @@ class WebClient:
         self._reset(state.json())
         return body
 
-    def send(self, trait: str, value: Any) -> httpx.Response:
-        return self.http.post(self.url("/api/send"), json={"trait": trait, "value": value}, headers=self.auth)
+    def send(self, trait: str, value: Any, *, msg_id: str | None = None) -> httpx.Response:
+        body = {"trait": trait, "value": value, **({"msg_id": msg_id} if msg_id else {})}
+        return self.http.post(self.url("/api/send"), json=body, headers=self.auth)
+
+    def send_reliably(self, trait: str, value: Any, *, attempts: int = 40) -> httpx.Response:
+        """Retry with one msg_id through replica crashes and broker restarts (as the page does)."""
+        msg_id = uuid.uuid4().hex[:24]
+        for attempt in range(attempts):
+            try:
+                response = self.send(trait, value, msg_id=msg_id)
+                if response.status_code not in (502, 503, 504):
+                    return response
+            except httpx.TransportError:
+                pass
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise AssertionError(f"send of {value!r} never accepted")
 
     def post(self, text: str) -> httpx.Response:
         return self.send("entry_field", text)

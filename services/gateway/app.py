@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -44,6 +45,7 @@ COOKIE = "traitsweb_session"
 #: how long a freshly issued token may wait for its login to reach this replica
 LOGIN_GRACE = 15.0
 MAX_HELD_PER_SESSION = 8
+_CLIENT_MSG_ID = re.compile(r"[A-Za-z0-9_-]{1,31}")
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -254,21 +256,32 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @app.post("/api/send", tags=["model"], status_code=202)
     async def send(request: Request) -> JSONResponse:
-        """Body `{"trait": "entry_field", "value": "hi"}` -> 202 once the broker has taken it."""
+        """Body `{"trait": "entry_field", "value": "hi", "msg_id": "c1"}` -> 202 once the broker has taken it.
+
+        `msg_id` is optional; with it, a retry of the same send (after a timeout or a 502) is applied once.
+        """
         session = await authenticate(request, state_changing=True)
         wait = send_limit.take(session.id)
         if wait:
             raise ApiError(429, "rate_limited", "too many sends", headers={"Retry-After": RateLimiter.retry_after(wait)})
         body = await read_json(request)
-        if not isinstance(body, dict) or set(body) != {"trait", "value"} or not isinstance(body["trait"], str):
-            raise ApiError(400, "bad_request", 'the body must be {"trait": "<name>", "value": <JSON>}')
+        if (
+            not isinstance(body, dict)
+            or not {"trait", "value"} <= set(body) <= {"trait", "value", "msg_id"}
+            or not isinstance(body["trait"], str)
+            or not _CLIENT_MSG_ID.fullmatch(str(body.get("msg_id", "x")))
+            or not isinstance(body.get("msg_id", ""), str)
+        ):
+            raise ApiError(400, "bad_request",
+                           'the body must be {"trait": "<name>", "value": <JSON>, "msg_id": "<optional, 1-31 of A-Za-z0-9_->"}')
         schema = ready_hub().mirror.schema.get(body["trait"])
         if schema is None:
             raise ApiError(403, "not_writable", f"{body['trait'][:64]!r} is not a trait clients may set")
         problem = protocol.check_value(schema, body["value"])
         if problem is not None:
             raise ApiError(422, "invalid_value", f"{body['trait']} {problem}")
-        msg_id = uuid.uuid4().hex
+        # a client-chosen msg_id makes retries safe: the model applies one msg_id once
+        msg_id = f"{session.id}-{body['msg_id']}" if "msg_id" in body else uuid.uuid4().hex
         await to_broker(settings.input_destination,
                         {"id": session.id, "trait": body["trait"], "value": body["value"], "msg_id": msg_id})
         metrics.messages_in.inc()

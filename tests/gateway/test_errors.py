@@ -163,3 +163,23 @@ def test_sends_are_rate_limited_with_retry_after(base_url: str) -> None:
         limited = flooder.post("one more")
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
         expect(limited, 429, "rate_limited")
+
+
+def test_a_retried_send_with_its_msg_id_is_applied_once(base_url: str, client: WebClient) -> None:
+    text = f"retried {time.time()}"
+    for _ in range(3):
+        assert client.send("entry_field", text, msg_id="retry-1").status_code == 202
+    marker = f"marker {time.time()}"
+    assert client.post(marker).status_code == 202
+    deadline = time.monotonic() + 30
+    while marker not in client.texts():
+        assert time.monotonic() < deadline
+        client.poll(timeout=5)
+    assert client.texts().count(text) == 1
+
+
+@pytest.mark.parametrize("msg_id", ["", "x" * 32, "has space", "ünïcode", 5])
+def test_bad_msg_ids(base_url: str, client: WebClient, msg_id: object) -> None:
+    response = client.http.post(base_url + "/api/send", json={"trait": "entry_field", "value": "x", "msg_id": msg_id},
+                                headers=client.auth)
+    expect(response, 400, "bad_request")

@@ -173,15 +173,34 @@ function loggedOut() {
   setStatus("not logged in", "");
 }
 
+function newMsgId() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// A send is retried with the same msg_id when a replica or the broker is briefly away:
+// the model applies one msg_id once, so nothing is lost and nothing doubles.
 async function send(trait, value, errorId) {
   showError(errorId, "");
-  const reply = await api("POST", "/api/send", { trait, value });
-  if (reply.status === 401) { loggedOut(); return false; }
-  if (reply.status !== 202) {
-    showError(errorId, reply.data ? reply.data.detail : "could not send (HTTP " + reply.status + ")");
-    return false;
+  const msgId = newMsgId();
+  for (let attempt = 0, wait = 500; ; attempt++, wait *= 2) {
+    let reply;
+    try {
+      reply = await api("POST", "/api/send", { trait, value, msg_id: msgId });
+    } catch (error) {
+      reply = { status: 0, data: null };
+    }
+    if (reply.status === 202) return true;
+    if (reply.status === 401) { loggedOut(); return false; }
+    const transient = reply.status === 0 || reply.status === 502 || reply.status === 503 || reply.status === 504;
+    if (!transient || attempt >= 5) {
+      showError(errorId, reply.data ? reply.data.detail : "could not send (HTTP " + reply.status + ")");
+      return false;
+    }
+    showError(errorId, "retrying…");
+    await new Promise((resolve) => setTimeout(resolve, wait));
   }
-  return true;
 }
 
 window.addEventListener("DOMContentLoaded", async () => {
