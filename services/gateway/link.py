@@ -91,6 +91,15 @@ class BrokerLink:
             await asyncio.sleep(self.settings.touch_interval)
             ids = self._served | set(self.holding)
             self._served = set()
-            if ids:
-                body = protocol.encode({"type": "touch", "ids": sorted(ids), "replica": self.settings.replica})
+            for chunk in touch_chunks(sorted(ids)):
+                body = protocol.encode({"type": "touch", "ids": chunk, "replica": self.settings.replica})
                 self.client.publish(self.settings.control_destination, body, headers=protocol.SEND_HEADERS)
+
+
+#: ids per touch message: 1,500 ids of 35 bytes stay well under the 64 KiB body limit the model enforces
+TOUCH_CHUNK = 1500
+
+
+def touch_chunks(ids: list[str]) -> list[list[str]]:
+    """Split a touch report so no message is too large for the model (it drops those whole)."""
+    return [ids[start : start + TOUCH_CHUNK] for start in range(0, len(ids), TOUCH_CHUNK)]
