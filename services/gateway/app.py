@@ -182,7 +182,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         metrics.send_latency.observe(time.perf_counter() - started)
 
     # -- pages --------------------------------------------------------------------------------
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 

@@ -173,6 +173,8 @@ def test_the_page_is_served_with_a_content_security_policy(base_url: str) -> Non
     assert "http" not in page.text.split("<body>")[0].replace("http-equiv", "")  # no third-party assets
     for asset in ("/static/app.js", "/static/style.css"):
         assert httpx.get(base_url + asset).status_code == 200
+    head = httpx.head(base_url + "/")  # load balancers' and people's `curl -I` checks
+    assert head.status_code == 200 and head.headers["content-security-policy"] == csp
 
 
 def test_logout_removes_the_participant_and_the_token_stops_working(base_url: str, new_client: Any) -> None:
