@@ -47,6 +47,8 @@ def session(base_url: str) -> Iterator[WebClient]:
 
 def check(response: httpx.Response) -> None:
     assert response.status_code < 500, f"{response.status_code}: {response.text[:300]}"
+    if response.status_code == 400 and response.text == "Invalid HTTP request received.":
+        return  # not valid HTTP (e.g. a DEL byte in a header): uvicorn's parser refuses it before our code
     if response.status_code >= 400:
         body = response.json()
         assert set(body) == {"error", "detail"} and body["error"] and body["detail"]
