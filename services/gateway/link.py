@@ -22,6 +22,9 @@ __all__ = ["BrokerLink"]
 
 log = logging.getLogger(__name__)
 
+#: session ids per touch report: 1,500 x 35 bytes stays well under protocol.MAX_BODY_BYTES
+TOUCH_BATCH = 1500
+
 
 class BrokerLink:
     def __init__(self, settings: GatewaySettings, loop: asyncio.AbstractEventLoop) -> None:
@@ -91,6 +94,8 @@ class BrokerLink:
             await asyncio.sleep(self.settings.touch_interval)
             ids = self._served | set(self.holding)
             self._served = set()
-            if ids:
-                body = protocol.encode({"type": "touch", "ids": sorted(ids), "replica": self.settings.replica})
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), TOUCH_BATCH):  # each report stays under the body limit
+                batch = ordered[start : start + TOUCH_BATCH]
+                body = protocol.encode({"type": "touch", "ids": batch, "replica": self.settings.replica})
                 self.client.publish(self.settings.control_destination, body, headers=protocol.SEND_HEADERS)
