@@ -7,6 +7,7 @@ view must hold every accepted message exactly once, in the model's order.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -15,6 +16,9 @@ from dataclasses import dataclass, field
 import httpx
 
 from tests.webclient import WebClient
+
+#: `make soak` (TRAITSWEB_SOAK=1): ten times the clients and messages of each fault test
+SCALE = 10 if os.environ.get("TRAITSWEB_SOAK") else 1
 
 
 @dataclass
@@ -30,7 +34,7 @@ class ChatLoad:
         self.base_url = base_url
         self.run = uuid.uuid4().hex[:6]
         self.interval = interval
-        self.members = [Member(WebClient(base_url, timeout=10)) for _ in range(clients)]
+        self.members = [Member(WebClient(base_url, timeout=10)) for _ in range(clients * SCALE)]
         self._stop_sending = threading.Event()
         self._stop_polling = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -56,6 +60,10 @@ class ChatLoad:
     @property
     def sent(self) -> int:
         return sum(len(m.accepted) for m in self.members)
+
+    def more(self, count: int) -> None:
+        """Wait for ``count`` (times SCALE) more accepted sends."""
+        self.wait_sent(self.sent + count * SCALE, timeout=60 * SCALE)
 
     def wait_sent(self, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -95,7 +103,7 @@ class ChatLoad:
         state = httpx.get(self.base_url + "/api/state", headers=self.members[0].client.auth, timeout=10).json()
         return [m["text"] for m in state["state"]["messages"] if m["text"].startswith(self.run)]
 
-    def settle(self, timeout: float = 90) -> list[str]:
+    def settle(self, timeout: float = 90 * SCALE) -> list[str]:
         """Stop sending, wait until every client saw every accepted message; return the model's order."""
         accepted = self.stop_sending()
         deadline = time.monotonic() + timeout

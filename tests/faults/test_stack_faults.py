@@ -39,9 +39,9 @@ def report(name: str, load: ChatLoad, extra: str = "") -> None:
 
 def test_sigkill_one_of_three_gateways(stack: Stack) -> None:
     with ChatLoad(stack.proxy_url) as load:
-        load.wait_sent(40)
+        load.more(40)
         stack.kill("gateway-2", signal.SIGKILL)
-        load.wait_sent(load.sent + 40)
+        load.more(40)
         order = load.settle()
         assert len(order) == len(set(order))
         report("SIGKILL gateway-2 of 3", load)
@@ -50,7 +50,7 @@ def test_sigkill_one_of_three_gateways(stack: Stack) -> None:
 @pytest.mark.parametrize("how", ["graceful", "kill -9"])
 def test_rabbitmq_restart(stack: Stack, how: str) -> None:
     with ChatLoad(stack.proxy_url) as load:
-        load.wait_sent(30)
+        load.more(30)
         began = time.monotonic()
         if how == "graceful":
             stack.stop("rabbitmq")
@@ -63,16 +63,16 @@ def test_rabbitmq_restart(stack: Stack, how: str) -> None:
         back = time.monotonic()
         stack.wait_ready(60)  # every gateway subscribed again and holding the state
         healed = time.monotonic() - back
-        load.wait_sent(load.sent + 30)
+        load.more(30)
         load.settle()
         report(f"RabbitMQ restart ({how})", load, f"; services ready {healed:.1f} s after the broker was back")
 
 
 def test_sigkill_the_model_mid_stream(stack: Stack) -> None:
     with ChatLoad(stack.proxy_url) as load:
-        load.wait_sent(30)
+        load.more(30)
         stack.kill("model", signal.SIGKILL)
-        load.wait_sent(load.sent + 60)
+        load.more(60)
         load.settle()
         report("SIGKILL the model", load)
 
@@ -80,7 +80,7 @@ def test_sigkill_the_model_mid_stream(stack: Stack) -> None:
 def test_frozen_broker_gives_503_and_recovers(stack: Stack) -> None:
     urls = stack.gateway_urls
     with ChatLoad(stack.proxy_url, clients=2) as load:
-        load.wait_sent(10)
+        load.more(10)
         vm = stack.kill("rabbitmq", signal.SIGSTOP)
         frozen = time.monotonic()
         try:
@@ -100,7 +100,7 @@ def test_frozen_broker_gives_503_and_recovers(stack: Stack) -> None:
         finally:
             os.kill(vm, signal.SIGCONT)
         stack.wait_ready(90)
-        load.wait_sent(load.sent + 20)
+        load.more(20)
         load.settle()
         report("broker frozen 30 s (SIGSTOP)", load,
                f"; replicas noticed after {', '.join(f'{v:.1f}' for v in sorted(noticed.values()))} s")
