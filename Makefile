@@ -31,10 +31,15 @@ run: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## The fault tests again with ten times the clients and messages.
+soak: setup
+	TRAITSWEB_SOAK=1 $(PY) -m pytest -s tests/faults $(PYTEST_ARGS)
+
 ## A screenshot of the live desktop window under Xvfb (a small stack plus chat traffic):
 ## docs/screenshot-desktop.png
 screenshot: setup
 	PYTHONPATH=. xvfb-run -a -s "-screen 0 1280x800x24" $(PY) scripts/screenshot.py docs/screenshot-desktop.png
+	TRAITSWEB_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/gateway/test_browser.py -k two_pages
 
 clean:
 	rm -rf .run .pytest_cache .hypothesis

@@ -22,6 +22,9 @@ __all__ = ["BrokerLink"]
 
 log = logging.getLogger(__name__)
 
+#: session ids per touch report: 1,500 x 35 bytes stays well under protocol.MAX_BODY_BYTES
+TOUCH_BATCH = 1500
+
 
 class BrokerLink:
     def __init__(self, settings: GatewaySettings, loop: asyncio.AbstractEventLoop) -> None:
@@ -91,15 +94,8 @@ class BrokerLink:
             await asyncio.sleep(self.settings.touch_interval)
             ids = self._served | set(self.holding)
             self._served = set()
-            for chunk in touch_chunks(sorted(ids)):
-                body = protocol.encode({"type": "touch", "ids": chunk, "replica": self.settings.replica})
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), TOUCH_BATCH):  # each report stays under the body limit
+                batch = ordered[start : start + TOUCH_BATCH]
+                body = protocol.encode({"type": "touch", "ids": batch, "replica": self.settings.replica})
                 self.client.publish(self.settings.control_destination, body, headers=protocol.SEND_HEADERS)
-
-
-#: ids per touch message: 1,500 ids of 35 bytes stay well under the 64 KiB body limit the model enforces
-TOUCH_CHUNK = 1500
-
-
-def touch_chunks(ids: list[str]) -> list[list[str]]:
-    """Split a touch report so no message is too large for the model (it drops those whole)."""
-    return [ids[start : start + TOUCH_CHUNK] for start in range(0, len(ids), TOUCH_CHUNK)]

@@ -79,3 +79,11 @@ def test_encode_is_compact_and_keeps_unicode() -> None:
     assert protocol.encode({"a": "é", "b": [1, 2]}) == '{"a":"é","b":[1,2]}'
     with pytest.raises(ValueError):
         protocol.encode({"a": float("nan")})
+
+
+def test_a_full_touch_batch_fits_in_one_message() -> None:
+    from services.gateway.link import TOUCH_BATCH
+
+    ids = [f"{n:032x}" for n in range(TOUCH_BATCH)]
+    body = protocol.encode({"type": "touch", "ids": ids, "replica": "gateway-with-a-long-name-" + "x" * 100})
+    assert isinstance(protocol.decode_control(body), protocol.Touch)
