@@ -343,7 +343,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             current_epoch = epoch or None
             yield "retry: 2000\n\n"
             while True:
-                batch = await held(session, position, current_epoch, 15.0)
+                try:
+                    batch = await held(session, position, current_epoch, 15.0)
+                except ApiError as exc:  # the response has started: end the stream with an event, not a 500
+                    yield f"event: error\ndata: {protocol.encode({'error': exc.code, 'detail': exc.detail})}\n\n"
+                    return
                 hub = link().hub
                 if batch.reset:
                     yield f"id: {batch.seq}\nevent: reset\ndata: {hub.reset_text()}\n\n"
