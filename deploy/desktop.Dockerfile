@@ -11,7 +11,7 @@ RUN apt-get update -qq \
       libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libx11-xcb1 fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/traitsweb \
- && useradd --system --uid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin traitsweb \
+ && useradd --uid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin traitsweb \
  && install -d -o traitsweb -g traitsweb /snapshots
 WORKDIR /src
 COPY pyproject.toml README.md ./

@@ -277,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         stack = ComposeStack(env, services, args.gateways, args.keep)
         with timings.step("image builds (podman-compose build)"):
-            stack("--podman-build-args", f"-v {wheels}:/wheels:ro", "build", *[
-                s for s in services if s != "gateway"], stdout=subprocess.DEVNULL)
+            # every image, also those whose service this tree cannot run yet
+            stack(f"--podman-build-args=--volume {wheels}:/wheels:ro", "build", stdout=subprocess.DEVNULL)
         try:
             with timings.step(f"stack up ({', '.join(services)}; gateway x{args.gateways})"):
                 stack("up", "-d", "--scale", f"gateway={args.gateways}", *services,
