@@ -6,7 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
     PIP_ROOT_USER_ACTION=ignore VIRTUAL_ENV=/opt/traitsweb PATH=/opt/traitsweb/bin:$PATH
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libgl1 libegl1 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 \
+      libglib2.0-0 libgl1 libegl1 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 \
       libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1 libxcb-cursor0 \
       libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libx11-xcb1 fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
