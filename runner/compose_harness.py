@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             # every image, also those whose service this tree cannot run yet
             stack(f"--podman-build-args=--volume {wheels}:/wheels:ro", "build", stdout=subprocess.DEVNULL)
         try:
-            with timings.step(f"stack up ({', '.join(services)}; gateway x{args.gateways})"):
+            scaled = f"; gateway x{args.gateways}" if "gateway" in services else ""
+            with timings.step(f"stack up ({', '.join(services)}{scaled})"):
                 stack("up", "-d", "--scale", f"gateway={args.gateways}", *services,
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             with timings.step("readiness"):
@@ -302,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             code = 1
         finally:
             if args.keep:
-                print(f"compose-test: --keep: project {stack.project} left running on port {port}", flush=True)
+                print(f"compose-test: --keep: project {stack.project} left running on http://127.0.0.1:{port}\n"
+                      f"  remove it: TRAITSWEB_MODEL_PASSWORD=x TRAITSWEB_GATEWAY_PASSWORD=x TRAITSWEB_DESKTOP_PASSWORD=x"
+                      f" TRAITSWEB_SESSION_SECRET=x CONTAINERS_CONF={CONTAINERS_CONF}"
+                      f" {' '.join(stack.compose[:2])} podman_compose -p {stack.project} -f compose.yaml down -v", flush=True)
             else:
                 with timings.step("teardown (podman-compose down -v)"):
                     stack.down()
