@@ -309,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         with timings.step("image builds (podman-compose build)"):
             # every image, also those whose service this tree cannot run yet
             stack(f"--podman-build-args=--volume {wheels}:/wheels:ro", "build", stdout=subprocess.DEVNULL)
+            # the images a rebuild replaced (untagged, unused) would pile up run after run
+            run(["podman", "image", "prune", "-f"], stdout=subprocess.DEVNULL)
         try:
             scaled = f"; gateway x{args.gateways}" if "gateway" in services else ""
             with timings.step(f"stack up ({', '.join(services)}{scaled})"):
