@@ -41,5 +41,10 @@ test: setup containers
 compose-test: setup containers
 	$(PY) -m runner.compose_harness
 
+## A screenshot of the live desktop window under Xvfb (a small stack plus chat traffic):
+## docs/screenshot-desktop.png
+screenshot: setup
+	PYTHONPATH=. xvfb-run -a -s "-screen 0 1280x800x24" $(PY) scripts/screenshot.py docs/screenshot-desktop.png
+
 clean:
 	rm -rf .run .pytest_cache .hypothesis

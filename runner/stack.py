@@ -90,7 +90,6 @@ class Stack:
         self.secrets: dict[str, str] = {}
         self.programs: list[str] = []
         self._supervisord: subprocess.Popen[bytes] | None = None
-        self._rpc: Any = None
 
     # -- addresses ----------------------------------------------------------------
     @property
@@ -127,6 +126,10 @@ class Stack:
         )
         log.close()
         try:
+            # the broker first: services would only back off while it boots
+            self.wait_ready(self.config.ready_timeout, ["rabbitmq"])
+            for name in self.programs[1:]:
+                self.start_program(name)
             self.wait_ready(self.config.ready_timeout)
         except BaseException:
             self.close()
@@ -145,21 +148,23 @@ class Stack:
                 proc.wait()
 
     # -- control of single programs (names: rabbitmq, model, gateway-1, proxy, desktop) --
-    @property
-    def rpc(self) -> Any:
-        if self._rpc is None:
-            transport = SupervisorTransport(None, None, f"unix://{self.run_dir / 'supervisor.sock'}")
-            self._rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
-        return self._rpc
+    def rpc(self, method: str, *args: Any) -> Any:
+        """Call supervisord's XML-RPC ``supervisor.<method>`` over its unix socket."""
+        transport = SupervisorTransport(None, None, f"unix://{self.run_dir / 'supervisor.sock'}")
+        with xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport) as proxy:
+            try:
+                return getattr(proxy.supervisor, method)(*args)
+            finally:
+                transport.close()
 
     def stop(self, name: str) -> None:
-        self.rpc.supervisor.stopProcess(name, True)
+        self.rpc("stopProcess", name, True)
 
     def start_program(self, name: str) -> None:
-        self.rpc.supervisor.startProcess(name, False)
+        self.rpc("startProcess", name, False)
 
     def pid(self, name: str) -> int:
-        return int(self.rpc.supervisor.getProcessInfo(name)["pid"])
+        return int(self.rpc("getProcessInfo", name)["pid"])
 
     def broker_pid(self) -> int:
         """The Erlang VM's pid (the program itself is a shell script waiting on it)."""
@@ -202,6 +207,8 @@ class Stack:
             return lambda: http_ok(self.proxy_port, "/healthz")
         if name == "model":
             return lambda: "connected to" in self.log("model")
+        if name == "desktop":  # headless: the first PNG is written; window: it shows the model's state
+            return lambda: "desktop ready" in self.log("desktop")
         return lambda: True
 
     # -- configuration ----------------------------------------------------------------
@@ -211,8 +218,8 @@ class Stack:
         self.secrets = self._load_secrets()
         env = {**os.environ, **self.secrets}
         services = compose.load(self.config.compose_file, env)
+        self.programs = []
         blocks = [self._supervisord_header(), self._rabbitmq_program()]
-        self.programs = ["rabbitmq"]
         if self.config.model:
             blocks.append(self._program("model", services["model"]))
         for index, port in enumerate(self.gateway_ports, start=1):
@@ -261,13 +268,14 @@ serverurl=unix://{run}/supervisor.sock
 """
 
     def _block(self, name: str, command: str, env: dict[str, str], extra: str = "") -> str:
+        self.programs.append(name)
         environment = ",".join(f'{k}="{_escape(v)}"' for k, v in env.items())
         return f"""
 [program:{name}]
-command={_escape(command)}
+command={command.replace("%", "%%")}
 directory={ROOT}
 environment={environment}
-autostart=true
+autostart={"true" if name == "rabbitmq" else "false"}
 autorestart=true
 startsecs=0
 startretries=1000
@@ -353,7 +361,9 @@ stdout_logfile_maxbytes=20MB
             {"GATEWAY_SERVERS": servers.strip(), "PROXY_PORT": f"127.0.0.1:{self.proxy_port}"},
         )
         (base / "nginx.conf").write_text(
-            f"""worker_processes 1;
+            f"""daemon off;
+worker_processes 1;
+worker_rlimit_nofile 65536;
 pid {base}/nginx.pid;
 error_log {self.run_dir}/logs/proxy-error.log warn;
 events {{ worker_connections 16384; }}
@@ -369,7 +379,7 @@ http {{
 """
         )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        return self._block("proxy", f'{nginx} -p {base} -c {base}/nginx.conf -g "daemon off;"', {})
+        return self._block("proxy", f"{nginx} -p {base} -c {base}/nginx.conf", {})
 
 
 def render_template(text: str, values: dict[str, str]) -> str:
