@@ -203,6 +203,19 @@ class ComposeStack:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def desktop_check(stack: ComposeStack, timeout: float = 60) -> None:
+    """The headless desktop in its container renders the live model: /snapshots/latest.png appears."""
+    [desktop] = stack.containers("desktop")
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["podman", "exec", desktop, "test", "-s", "/snapshots/latest.png"],
+                         env=stack.env).returncode != 0:
+        if time.monotonic() > deadline:
+            raise HarnessError(f"the desktop wrote no /snapshots/latest.png in {timeout:.0f} s")
+        time.sleep(1)  # polling a file inside the container (no event to wait on from outside)
+    run(["podman", "cp", f"{desktop}:/snapshots/latest.png", str(CACHE / "desktop-latest.png")], env=stack.env)
+    print(f"compose-test: the desktop container renders PNGs (copy: {CACHE / 'desktop-latest.png'})", flush=True)
+
+
 def secrets_env() -> dict[str, str]:
     # definitions.sh accepts only A-Za-z0-9._~- in passwords: hex is fine
     return {
@@ -331,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
                 with timings.step("STOMP check (no gateway in this tree)"):
                     broker_check(stack)
                     code = 0
+            if code == 0 and "desktop" in services:
+                with timings.step("desktop PNG check"):
+                    desktop_check(stack)
             if code != 0:
                 stack.logs()
         except (HarnessError, subprocess.CalledProcessError, OSError) as exc:
