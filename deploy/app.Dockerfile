@@ -5,7 +5,7 @@ FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore VIRTUAL_ENV=/opt/traitsweb PATH=/opt/traitsweb/bin:$PATH
 RUN python -m venv /opt/traitsweb \
- && useradd --uid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin traitsweb \
+ && useradd --uid 10001 --create-home --shell /usr/sbin/nologin traitsweb \
  && install -d -o traitsweb -g traitsweb /data
 WORKDIR /src
 COPY pyproject.toml README.md ./

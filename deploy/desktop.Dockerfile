@@ -1,5 +1,6 @@
 # The desktop service (Chaco plot of the live model): headless PNGs by default, or the live Qt
 # window on the host's display (compose profile "gui"). Only this image carries GUI libraries.
+# The user has a home: Enthought's ETSConfig keeps its application data there.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -11,7 +12,7 @@ RUN apt-get update -qq \
       libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libx11-xcb1 fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/traitsweb \
- && useradd --uid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin traitsweb \
+ && useradd --uid 10001 --create-home --shell /usr/sbin/nologin traitsweb \
  && install -d -o traitsweb -g traitsweb /snapshots
 WORKDIR /src
 COPY pyproject.toml README.md ./
