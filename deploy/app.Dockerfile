@@ -14,6 +14,5 @@ COPY services ./services
 RUN pip install --no-cache-dir ".[gateway]" && rm -rf /src/build /src/*.egg-info
 WORKDIR /data
 USER traitsweb
-VOLUME /data
 EXPOSE 8080
 CMD ["python", "-m", "services.model"]

@@ -21,5 +21,4 @@ COPY services ./services
 RUN pip install --no-cache-dir ".[desktop]" && rm -rf /src/build /src/*.egg-info
 WORKDIR /snapshots
 USER traitsweb
-VOLUME /snapshots
 CMD ["python", "-m", "services.desktop", "--headless", "--snapshot-dir", "/snapshots"]

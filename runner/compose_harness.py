@@ -199,8 +199,30 @@ class ComposeStack:
                 subprocess.run(["podman", "logs", "--tail", "40", name], env=self.env)
 
     def down(self) -> None:
-        subprocess.run([*self.compose, "down", "-v", "-t", "5"], env=self.env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        remove_project(self.project, self.compose, self.env)
+
+
+def remove_project(project: str, compose: list[str], env: dict[str, str]) -> None:
+    """`podman-compose down -v`, then whatever it missed: it knows only replica 1 of a scaled service,
+    so `--scale gateway=3` would leave gateway 2 and 3 (and so the pod, network and volumes) behind."""
+    subprocess.run([*compose, "down", "-v", "-t", "5"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    label = f"label=io.podman.compose.project={project}"
+
+    def podman(*args: str) -> str:
+        done = subprocess.run(["podman", *args], env=env, capture_output=True, text=True)
+        return done.stdout
+
+    left = podman("ps", "-a", "-q", "--filter", label).split()
+    if left:
+        podman("rm", "-f", "-v", "-t", "5", *left)
+    podman("pod", "rm", "-f", "-t", "5", f"pod_{project}")
+    volumes = podman("volume", "ls", "-q", "--filter", label).split()
+    if volumes:
+        podman("volume", "rm", "-f", *volumes)
+    podman("network", "rm", "-f", f"{project}_default")
+    still = podman("ps", "-a", "-q", "--filter", label).split() + podman("volume", "ls", "-q", "--filter", label).split()
+    if still:
+        print(f"compose-test: WARNING: could not remove {still} of project {project}", flush=True)
 
 
 def desktop_check(stack: ComposeStack, timeout: float = 60) -> None:
