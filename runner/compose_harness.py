@@ -6,6 +6,7 @@ images, `podman-compose up -d --scale gateway=3`, readiness, the HTTP integratio
 TRAITSWEB_BASE_URL pointing at the published port, and always `podman-compose down -v`.
 
     python -m runner.compose_harness [--keep] [--gateways N] [-- PYTEST_ARGS...]
+    python -m runner.compose_harness --down PROJECT     # remove a stack left by --keep
 
 Exit code: the suite's (or 1 when the stack does not come up); 77 when podman cannot run here
 (the reason is printed).
@@ -307,9 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gateways", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the stack running (no down -v)")
     parser.add_argument("--ready-timeout", type=float, default=180)
+    parser.add_argument("--down", metavar="PROJECT", help="only remove a project left by --keep")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args(argv)
 
+    if args.down:
+        dummy = {**podman_env(), **{k: "unused" for k in secrets_env()}}
+        remove_project(args.down, [sys.executable, "-m", "podman_compose", "-p", args.down,
+                                   "-f", str(ROOT / "compose.yaml")], dummy)
+        return 0
     reason = why_podman_cannot_run()
     if reason:
         print(f"compose-test: SKIPPED: podman cannot run here: {reason}", flush=True)
@@ -377,10 +384,8 @@ def main(argv: list[str] | None = None) -> int:
             code = 1
         finally:
             if args.keep:
-                print(f"compose-test: --keep: project {stack.project} left running on http://127.0.0.1:{port}\n"
-                      f"  remove it: TRAITSWEB_MODEL_PASSWORD=x TRAITSWEB_GATEWAY_PASSWORD=x TRAITSWEB_DESKTOP_PASSWORD=x"
-                      f" TRAITSWEB_SESSION_SECRET=x CONTAINERS_CONF={CONTAINERS_CONF}"
-                      f" {' '.join(stack.compose[:2])} podman_compose -p {stack.project} -f compose.yaml down -v", flush=True)
+                print(f"compose-test: --keep: project {stack.project} left running on http://127.0.0.1:{port};"
+                      f" remove it with: python -m runner.compose_harness --down {stack.project}", flush=True)
             else:
                 with timings.step("teardown (podman-compose down -v)"):
                     stack.down()
