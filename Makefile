@@ -8,12 +8,16 @@ GATEWAYS ?= 2
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup system venv run test lint bench bench-smoke soak compose-test screenshot clean
+.PHONY: setup system containers venv run test lint bench bench-smoke soak compose-test screenshot clean
 
 setup: system venv
 
 system:
 	@scripts/system-deps.sh base browser desktop
+
+## podman, runc, debootstrap for the compose test (see docs/compose.md)
+containers:
+	@scripts/system-deps.sh containers
 
 venv: $(STAMP)
 
@@ -27,13 +31,19 @@ $(STAMP): pyproject.toml
 run: setup
 	$(PY) -m runner --gateways $(GATEWAYS) --port $(PORT)
 
-## Every test, against real RabbitMQ, real HTTP and a real browser.
-test: setup
+## Every test, against real RabbitMQ, real HTTP and a real browser; and the compose stack under podman
+## (tests/compose: skipped, with the reason, when podman cannot run here).
+test: setup containers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## The fault tests again with ten times the clients and messages.
 soak: setup
 	TRAITSWEB_SOAK=1 $(PY) -m pytest -s tests/faults $(PYTEST_ARGS)
+
+## compose.yaml for real: stand-in base images from Debian's packages, images, `--scale gateway=3`,
+## the HTTP integration suite against the published port, always `down -v`.
+compose-test: setup containers
+	$(PY) -m runner.compose_harness
 
 ## A screenshot of the live desktop window under Xvfb (a small stack plus chat traffic):
 ## docs/screenshot-desktop.png

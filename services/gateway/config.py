@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from pydantic import Field, SecretStr, field_validator
 
 from traitsweb.settings import BrokerSettings
@@ -14,8 +16,8 @@ class GatewaySettings(BrokerSettings):
     http_port: int = 8080
     #: signs session tokens: every replica must have the same one
     session_secret: SecretStr = Field(min_length=16)
-    #: this replica's name in logs, metrics and touch reports
-    replica: str = "gateway"
+    #: this replica's name in logs, metrics and touch reports (the host name: a container's id under compose)
+    replica: str = Field(default_factory=socket.gethostname)
     #: Origins allowed besides the page's own (comma-separated)
     allowed_origins: str = ""
     #: out messages kept for replaying to polls that fell behind

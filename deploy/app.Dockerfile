@@ -1,0 +1,18 @@
+# The model service and the gateway replicas (no GUI libraries): `python -m services.model`,
+# `python -m services.gateway`. Build context: the repository root.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore VIRTUAL_ENV=/opt/traitsweb PATH=/opt/traitsweb/bin:$PATH
+RUN python -m venv /opt/traitsweb \
+ && useradd --uid 10001 --create-home --shell /usr/sbin/nologin traitsweb \
+ && install -d -o traitsweb -g traitsweb /data
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY traitsweb ./traitsweb
+COPY services ./services
+RUN pip install --no-cache-dir ".[gateway]" && rm -rf /src/build /src/*.egg-info
+WORKDIR /data
+USER traitsweb
+EXPOSE 8080
+CMD ["python", "-m", "services.model"]
