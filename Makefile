@@ -31,5 +31,12 @@ run: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## Benchmarks (issue 5): rewrites docs/benchmarks.md (~15 min); bench-smoke: tiny run, report in .run/bench-smoke/
+bench: setup
+	$(PY) -m bench
+
+bench-smoke: setup
+	$(PY) -m bench --quick
+
 clean:
 	rm -rf .run .pytest_cache .hypothesis
