@@ -51,7 +51,7 @@ QUICK = BenchConfig(
     rt_rate=20, rt_seconds=3, warmup=1,
     fanout_clients=10, fanout_rate=5, fanout_seconds=3,
     idle_steps=(50,),
-    scaling_replicas=(1,), scaling_seconds=2,
+    scaling_replicas=(2,), scaling_seconds=2,
     model_inputs=200,
     workers=1,
 )

@@ -253,6 +253,9 @@ logfile={run}/supervisord.log
 pidfile={run}/supervisord.pid
 childlogdir={run}/logs
 nodaemon=true
+# gateways hold one socket per browser (benchmarks hold 10,000 idle long-polls on one replica);
+# supervisord raises its soft limit to this and its programs inherit it
+minfds=16384
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
