@@ -38,5 +38,10 @@ bench: setup
 bench-smoke: setup
 	$(PY) -m bench --quick
 
+## A screenshot of the live desktop window under Xvfb (a small stack plus chat traffic):
+## docs/screenshot-desktop.png
+screenshot: setup
+	PYTHONPATH=. xvfb-run -a -s "-screen 0 1280x800x24" $(PY) scripts/screenshot.py docs/screenshot-desktop.png
+
 clean:
 	rm -rf .run .pytest_cache .hypothesis

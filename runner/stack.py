@@ -126,6 +126,10 @@ class Stack:
         )
         log.close()
         try:
+            # the broker first: services would only back off while it boots
+            self.wait_ready(self.config.ready_timeout, ["rabbitmq"])
+            for name in self.programs[1:]:
+                self.start_program(name)
             self.wait_ready(self.config.ready_timeout)
         except BaseException:
             self.close()
@@ -203,6 +207,8 @@ class Stack:
             return lambda: http_ok(self.proxy_port, "/healthz")
         if name == "model":
             return lambda: "connected to" in self.log("model")
+        if name == "desktop":  # headless: the first PNG is written; window: it shows the model's state
+            return lambda: "desktop ready" in self.log("desktop")
         return lambda: True
 
     # -- configuration ----------------------------------------------------------------
@@ -212,8 +218,8 @@ class Stack:
         self.secrets = self._load_secrets()
         env = {**os.environ, **self.secrets}
         services = compose.load(self.config.compose_file, env)
+        self.programs = []
         blocks = [self._supervisord_header(), self._rabbitmq_program()]
-        self.programs = ["rabbitmq"]
         if self.config.model:
             blocks.append(self._program("model", services["model"]))
         for index, port in enumerate(self.gateway_ports, start=1):
@@ -265,13 +271,14 @@ serverurl=unix://{run}/supervisor.sock
 """
 
     def _block(self, name: str, command: str, env: dict[str, str], extra: str = "") -> str:
+        self.programs.append(name)
         environment = ",".join(f'{k}="{_escape(v)}"' for k, v in env.items())
         return f"""
 [program:{name}]
-command={_escape(command)}
+command={command.replace("%", "%%")}
 directory={ROOT}
 environment={environment}
-autostart=true
+autostart={"true" if name == "rabbitmq" else "false"}
 autorestart=true
 startsecs=0
 startretries=1000
@@ -357,7 +364,9 @@ stdout_logfile_maxbytes=20MB
             {"GATEWAY_SERVERS": servers.strip(), "PROXY_PORT": f"127.0.0.1:{self.proxy_port}"},
         )
         (base / "nginx.conf").write_text(
-            f"""worker_processes 1;
+            f"""daemon off;
+worker_processes 1;
+worker_rlimit_nofile 65536;
 pid {base}/nginx.pid;
 error_log {self.run_dir}/logs/proxy-error.log warn;
 events {{ worker_connections 16384; }}
@@ -373,7 +382,7 @@ http {{
 """
         )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        return self._block("proxy", f'{nginx} -p {base} -c {base}/nginx.conf -g "daemon off;"', {})
+        return self._block("proxy", f"{nginx} -p {base} -c {base}/nginx.conf", {})
 
 
 def render_template(text: str, values: dict[str, str]) -> str:

@@ -216,7 +216,7 @@ def check_value(schema: dict[str, Any], value: Any) -> str | None:
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             return f"must be at most {schema['maxLength']} characters"
         if "minLength" in schema and len(value) < schema["minLength"]:
-            return f"must be at least {schema['minLength']} characters"
+            return "must not be empty" if schema["minLength"] == 1 else f"must be at least {schema['minLength']} characters"
     elif kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             return "must be an integer"

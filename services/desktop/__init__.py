@@ -1,0 +1,15 @@
+"""The desktop service: a live Traits UI window (or headless PNGs) of the shared model.
+
+``python -m services.desktop`` opens the window; ``--headless`` renders the same
+Chaco plots to PNG files. Modules:
+
+* ``config``: :class:`DesktopSettings` (``TRAITSWEB_*`` variables);
+* ``mirror``: :class:`StateMirror`, a ``HasTraits`` copy of the model's state (no I/O, no GUI);
+* ``link``: :class:`Link`, the STOMP side: snapshot, out stream, re-snapshots, writes;
+* ``plotdata``: :class:`ChatPlotData`, the arrays behind the plots;
+* ``plots``: the Chaco plot components built on those arrays;
+* ``window``: the Traits UI window; ``headless``: the PNG writer.
+
+Enthought modules choose their toolkit when first imported, so ``__main__``
+sets ``ETS_TOOLKIT`` before importing ``plots``, ``window`` or ``headless``.
+"""

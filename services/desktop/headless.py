@@ -1,0 +1,82 @@
+"""Headless mode: the window's plots rendered to PNG files, for servers without a display.
+
+Every ``snapshot_interval`` seconds (when the state or the time axis changed)
+it writes ``desktop-<UTC time>.png``, then replaces ``latest.png`` and
+``latest.json`` (the epoch/seq the image shows) atomically, and deletes the
+oldest timestamped files beyond ``snapshot_keep``. Messages are applied on
+this thread as they arrive; drawing happens only at the interval.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import DesktopSettings
+from .link import Link
+from .plotdata import ChatPlotData
+from .plots import ChatPlots, render_png
+
+__all__ = ["SnapshotWriter", "run"]
+
+log = logging.getLogger(__name__)
+
+SIZE = (1000, 700)
+
+
+class SnapshotWriter:
+    """Renders a :class:`ChatPlots` into a folder of PNGs plus ``latest.png``/``latest.json``."""
+
+    def __init__(self, plots: ChatPlots, folder: Path, *, keep: int = 100, size: tuple[int, int] = SIZE) -> None:
+        self.plots = plots
+        self.folder = folder
+        self.keep = keep
+        self.size = size
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self) -> Path:
+        mirror = self.plots.data.mirror
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        path = self.folder / f"desktop-{stamp}.png"
+        render_png(self.plots.component, path, self.size)
+        latest = self.folder / "latest.png"
+        tmp = self.folder / f".latest.png.{os.getpid()}.tmp"
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, latest)
+        info = {"file": path.name, "epoch": mirror.epoch if mirror else "", "seq": mirror.seq if mirror else -1,
+                "time": time.time()}
+        tmp = self.folder / f".latest.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(info))
+        os.replace(tmp, self.folder / "latest.json")
+        self._prune()
+        return path
+
+    def _prune(self) -> None:
+        shots = sorted(self.folder.glob("desktop-*.png"))
+        for old in shots[: max(0, len(shots) - self.keep)]:
+            old.unlink(missing_ok=True)
+
+
+def run(link: Link, settings: DesktopSettings, stop: threading.Event) -> None:
+    """Apply messages as they come and write a snapshot every interval, until ``stop``."""
+    data = ChatPlotData(mirror=link.mirror, bucket_seconds=settings.bucket_seconds, buckets=settings.buckets)
+    writer = SnapshotWriter(ChatPlots(data), settings.snapshot_dir, keep=settings.snapshot_keep)
+    next_shot = time.monotonic()
+    ready_logged = False
+    while not stop.is_set():
+        link.drain(timeout=max(0.01, min(0.5, next_shot - time.monotonic())))
+        if time.monotonic() < next_shot or not link.mirror.ready:
+            continue
+        next_shot = time.monotonic() + settings.snapshot_interval
+        if data.refresh() or not ready_logged:
+            path = writer.write()
+            if not ready_logged:
+                ready_logged = True
+                log.info("desktop ready: headless, writing %s every %.1f s", settings.snapshot_dir, settings.snapshot_interval)
+            log.debug("wrote %s (seq %d)", path.name, link.mirror.seq)

@@ -1,0 +1,193 @@
+"""The desktop window: the live plots, participants and latest messages, a chat entry and a rating.
+
+Everything here runs on the GUI thread. A pyface timer calls
+:meth:`DesktopWindow.pump` every ``redraw_interval`` seconds: it drains the
+link's inbox (filled by stomp.py's receiver thread), so a flood of messages
+is applied in one batch and the plots redraw once per tick, never from the
+receiver thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from typing import Any
+
+from enable.api import Component, ComponentEditor
+from pyface.api import GUI
+from pyface.timer.api import CallbackTimer
+from traits.api import Any as AnyTrait
+from traits.api import Bool, Button, Enum, HasStrictTraits, Instance, List, Str, Tuple, observe
+from traitsui.api import EnumEditor, HGroup, Item, ListStrEditor, TabularEditor, TextEditor, UItem, VGroup, View
+from traitsui.tabular_adapter import TabularAdapter
+
+from .config import DesktopSettings
+from .link import Link
+from .plotdata import ChatPlotData
+from .plots import ChatPlots
+
+__all__ = ["DesktopWindow", "run"]
+
+log = logging.getLogger(__name__)
+
+_RATINGS = {1: "1 bad", 2: "2", 3: "3", 4: "4", 5: "5 great"}
+
+
+class _MessageAdapter(TabularAdapter):
+    columns = [("Time", 0), ("From", 1), ("Message", 2)]
+    width = 80.0
+
+    def get_width(self, object: Any, trait: str, column: int) -> float:
+        return (70.0, 80.0, 400.0)[column]
+
+
+class DesktopWindow(HasStrictTraits):
+    link = Instance(Link)
+    settings = Instance(DesktopSettings)
+    data = Instance(ChatPlotData)
+    plots = Instance(ChatPlots)
+    component = Instance(Component)
+
+    participants = List(Str)
+    #: (time, user, text), newest first
+    latest = List(Tuple(Str, Str, Str))
+    message = Str()
+    send = Button("Send")
+    rating = Enum(3, list(_RATINGS))
+    joined = Bool(False)
+    status = Str("starting")
+
+    _timer = AnyTrait()
+    _shown_seq = Tuple(Str, AnyTrait, AnyTrait)
+    _syncing = Bool(False)
+    _ready_logged = Bool(False)
+
+    def __init__(self, link: Link, settings: DesktopSettings, **traits: Any) -> None:
+        data = ChatPlotData(mirror=link.mirror, bucket_seconds=settings.bucket_seconds, buckets=settings.buckets)
+        plots = ChatPlots(data)
+        super().__init__(link=link, settings=settings, data=data, plots=plots, component=plots.component, **traits)
+
+    # -- the GUI thread's pump --------------------------------------------------------
+    def start(self) -> None:
+        self._timer = CallbackTimer(interval=self.settings.redraw_interval, callback=self.pump)
+        self._timer.start()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def pump(self, timeout: float = 0.0) -> int:
+        """Apply what arrived (waiting up to ``timeout`` s for it) and refresh the views."""
+        handled = self.link.drain(timeout)
+        self.data.refresh()
+        mirror = self.link.mirror
+        shown = (mirror.epoch, mirror.seq, mirror.snapshots)
+        if shown != self._shown_seq:
+            self._shown_seq = shown
+            self._show_lists()
+        self.joined = self.link.joined
+        self._show_status()
+        if mirror.ready and not self._ready_logged:
+            self._ready_logged = True
+            log.info("desktop ready: window showing epoch %s seq %d", mirror.epoch, mirror.seq)
+        return handled
+
+    def _show_lists(self) -> None:
+        mirror = self.link.mirror
+        ratings = mirror.connection_ratings
+        me = self.link.session
+        self.participants = [
+            f"{name}{' (you)' if session == me else ''}  {'★' * ratings.get(session, 0)}"
+            for session, name in sorted(mirror.participants.items(), key=lambda item: (item[1], item[0]))
+        ]
+        recent = mirror.messages[-self.settings.latest_messages :]
+        self.latest = [
+            (time.strftime("%H:%M:%S", time.localtime(m.get("time", 0))), str(m.get("user", "")), str(m.get("text", "")))
+            for m in reversed(recent)
+        ]
+        if me in ratings and ratings[me] != self.rating:
+            self._syncing = True
+            try:
+                self.rating = ratings[me]
+            finally:
+                self._syncing = False
+
+    def _show_status(self) -> None:
+        link, mirror = self.link, self.link.mirror
+        if not link.connected:
+            text = "broker: disconnected, reconnecting…"
+        elif not mirror.ready:
+            text = "broker: connected, waiting for the model's snapshot…"
+        elif not link.synced:
+            text = f"broker: connected · catching up with the model (have seq {mirror.seq})…"
+        else:
+            who = f"you are {link.name}" if link.joined else "joining…"
+            text = (f"broker: connected · {who} · {len(mirror.participants)} participants · "
+                    f"average rating {mirror.average_rating:.2f} · seq {mirror.seq}")
+        if link.last_error:
+            text += f" · {link.last_error}"
+        self.status = text
+
+    # -- the desktop user's actions ------------------------------------------------------
+    @observe("send")
+    def _post_message(self, event: Any) -> None:
+        text = self.message.strip()
+        if text and self.link.post(text):
+            self.message = ""
+            self.link.last_error = ""
+
+    @observe("rating")
+    def _rate_connection(self, event: Any) -> None:
+        if not self._syncing and self.link.rate(self.rating):
+            self.link.last_error = ""
+
+    traits_view = View(
+        VGroup(
+            HGroup(
+                UItem("component", editor=ComponentEditor(), width=780, height=560),
+                VGroup(
+                    Item("participants", editor=ListStrEditor(editable=False, horizontal_lines=False),
+                         show_label=False, height=-140),
+                    Item("latest", editor=TabularEditor(adapter=_MessageAdapter(), editable=False),
+                         show_label=False, height=440),
+                    label="Participants and latest messages",
+                    show_border=True,
+                ),
+            ),
+            HGroup(
+                Item("message", editor=TextEditor(auto_set=True), springy=True,
+                     enabled_when="joined", label="Message"),
+                UItem("send", enabled_when="joined and message.strip()"),
+                Item("rating", editor=EnumEditor(values=_RATINGS, cols=5), style="custom",
+                     enabled_when="joined", label="Rate your connection"),
+            ),
+        ),
+        title="traitsweb desktop",
+        resizable=True,
+        width=1240,
+        height=780,
+        statusbar="status",
+    )
+
+
+def _close(gui: GUI, ui: Any) -> None:
+    ui.dispose()
+    gui.stop_event_loop()
+
+
+def run(link: Link, settings: DesktopSettings) -> None:
+    """Show the window until it is closed or SIGTERM/SIGINT arrives, then log out."""
+    gui = GUI()
+    window = DesktopWindow(link, settings)
+    ui = window.edit_traits()
+    # Python signal handlers run between timer callbacks, on this (the GUI) thread
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: gui.invoke_later(_close, gui, ui))
+    window.start()
+    try:
+        gui.start_event_loop()
+    finally:
+        window.stop()
+        link.logout()

@@ -1,0 +1,47 @@
+"""The gateway's settings (``TRAITSWEB_*`` variables), read once in ``main``."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+
+from traitsweb.settings import BrokerSettings
+
+__all__ = ["GatewaySettings"]
+
+
+class GatewaySettings(BrokerSettings):
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    #: signs session tokens: every replica must have the same one
+    session_secret: SecretStr = Field(min_length=16)
+    #: this replica's name in logs, metrics and touch reports
+    replica: str = "gateway"
+    #: Origins allowed besides the page's own (comma-separated)
+    allowed_origins: str = ""
+    #: out messages kept for replaying to polls that fell behind
+    buffer_size: int = Field(10_000, ge=100)
+    #: longest a long-poll is held, seconds
+    poll_timeout: float = Field(25.0, gt=0, le=120)
+    #: how often the sessions served are reported to the model, seconds
+    touch_interval: float = Field(5.0, gt=0)
+    #: session tokens expire after this many seconds
+    token_ttl: float = Field(7 * 24 * 3600, gt=0)
+    #: request bodies above this many bytes get 413
+    max_body: int = Field(16 * 1024, ge=1024)
+    #: sends per second per session (token bucket) and the burst allowed
+    send_rate: float = Field(20.0, gt=0)
+    send_burst: int = Field(40, ge=1)
+    #: logins per second per client address, and the burst allowed
+    login_rate: float = Field(5.0, gt=0)
+    login_burst: int = Field(20, ge=1)
+    #: how long a send waits for the broker's receipt, seconds
+    send_timeout: float = Field(5.0, gt=0)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return ",".join(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+
+    @property
+    def origins(self) -> frozenset[str]:
+        return frozenset(o for o in self.allowed_origins.split(",") if o)

@@ -1,0 +1,96 @@
+"""The replica's one broker connection: the out topic into the hub, client writes out to the model.
+
+stomp.py delivers on its receiver thread; every frame crosses to the event
+loop with ``call_soon_threadsafe`` and nothing else happens on that thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+from traitsweb import protocol
+from traitsweb.broker import BrokerUnavailable, StompClient
+
+from .config import GatewaySettings
+from .hub import Hub
+
+__all__ = ["BrokerLink"]
+
+log = logging.getLogger(__name__)
+
+
+class BrokerLink:
+    def __init__(self, settings: GatewaySettings, loop: asyncio.AbstractEventLoop) -> None:
+        self.settings = settings
+        self._loop = loop
+        self.hub = Hub(buffer_size=settings.buffer_size, on_gap=self.request_snapshot)
+        self.client = StompClient(
+            settings.broker, name=settings.replica, heartbeat_ms=settings.heartbeat_ms, on_state=self._on_state
+        )
+        self._reply_to = f"/temp-queue/snapshot-{uuid.uuid4().hex[:8]}"
+        self._last_request = 0.0
+        self._served: set[str] = set()
+        self.holding: dict[str, int] = {}
+        self._touch_task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> BrokerLink:
+        self.client.subscribe(self.settings.out_destination, self._on_out)
+        self.client.on_reply(self._reply_to, self._on_snapshot)
+        self.client.start()
+        self._touch_task = asyncio.create_task(self._touch_loop())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._touch_task is not None:
+            self._touch_task.cancel()
+        await asyncio.to_thread(self.client.close)
+
+    @property
+    def ready(self) -> bool:
+        return self.client.connected.is_set() and self.hub.ready
+
+    # -- broker thread -> loop ---------------------------------------------------------
+    def _on_out(self, frame: Any) -> None:
+        self._loop.call_soon_threadsafe(self.hub.feed, frame.body)
+
+    def _on_snapshot(self, frame: Any) -> None:
+        self._loop.call_soon_threadsafe(self.hub.load_snapshot, frame.body)
+
+    def _on_state(self, state: str) -> None:
+        if state == "connected":  # the topic queue is new: what was sent meanwhile is lost to us
+            self._loop.call_soon_threadsafe(self.request_snapshot, True)
+
+    # -- requests ---------------------------------------------------------------------------
+    def request_snapshot(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_request < 1.0:
+            return
+        self._last_request = now
+        headers = {**protocol.SEND_HEADERS, "reply-to": self._reply_to}
+        if not self.client.publish(self.settings.control_destination, '{"type":"snapshot_request"}', headers=headers):
+            log.info("snapshot request not sent: broker unavailable")
+
+    async def send(self, destination: str, message: dict[str, Any]) -> None:
+        """Send with a receipt; raises BrokerUnavailable."""
+        future = self.client.send_async(destination, protocol.encode(message), headers=protocol.SEND_HEADERS)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(future), self.settings.send_timeout)
+        except TimeoutError:
+            raise BrokerUnavailable("no receipt from the broker in time") from None
+
+    # -- activity reports for the model's idle logout --------------------------------------------
+    def served(self, session: str) -> None:
+        self._served.add(session)
+
+    async def _touch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.touch_interval)
+            ids = self._served | set(self.holding)
+            self._served = set()
+            if ids:
+                body = protocol.encode({"type": "touch", "ids": sorted(ids), "replica": self.settings.replica})
+                self.client.publish(self.settings.control_destination, body, headers=protocol.SEND_HEADERS)
