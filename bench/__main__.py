@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import resource
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="run only these sections (repeatable)")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else FULL
+    # a TERM (e.g. from `timeout`) unwinds the `with` blocks, so every stack is stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     _raise_nofile()
     began, cpu0 = time.monotonic(), self_cpu_seconds()
     results: dict[str, Any] = {

@@ -210,7 +210,12 @@ async def _run(job: ReaderJob) -> dict[str, Any]:
     finally:
         for s in sessions:
             await s.close()
+    missing: dict[int, int] = {}
+    for r in readers:
+        for i in set(range(job.expected)) - r.received:
+            missing[i] = missing.get(i, 0) + 1
     return {
+        "missing": missing,
         "histogram": latency.hist.encode(),
         "count": latency.count,
         "skipped": latency.skipped,

@@ -82,16 +82,20 @@ def _dpkg_version(package: str) -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def broker_counts(stomp_port: int) -> dict[str, int]:
+def broker_counts(stomp_port: int, plugins_file: str) -> dict[str, int]:
     """Queues and connections on the stack's private node (``rabbitmqctl -n traitsweb-<port>@localhost``)."""
     node = f"traitsweb-{stomp_port}@localhost"
     counts = {}
-    for what in ("queues", "connections"):
+    for what in ("queues", "connections", "stomp_connections"):
         out = subprocess.run(
-            ["rabbitmqctl", "-q", "-n", node, f"list_{what}", "name", "--no-table-headers"],
+            ["rabbitmqctl", "-q", "-n", node, f"list_{what}", *(["name"] if what == "queues" else []),
+             "--no-table-headers"],
             capture_output=True, text=True, timeout=60,
+            # the CLI finds plugin commands (list_stomp_connections) through the node's plugin file
+            env={**os.environ, "RABBITMQ_ENABLED_PLUGINS_FILE": plugins_file},
         )
         if out.returncode != 0:
             raise RuntimeError(f"rabbitmqctl list_{what}: {out.stderr.strip()}")
         counts[what] = len([line for line in out.stdout.splitlines() if line.strip()])
+    counts["connections"] += counts.pop("stomp_connections")  # STOMP ones are listed apart from AMQP ones
     return counts
