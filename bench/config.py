@@ -33,6 +33,8 @@ class BenchConfig:
     transports: tuple[str, ...] = ("poll", "sse", "ws")
     #: load-generator processes for the fan-out clients
     workers: int = 2
+    #: seconds between starting the readers and the first send (spawning a worker takes ~1-2 s)
+    lead: float = 5.0
 
 
 FULL = BenchConfig(
@@ -48,10 +50,11 @@ FULL = BenchConfig(
 QUICK = BenchConfig(
     name="quick",
     report=ROOT / ".run" / "bench-smoke" / "benchmarks.md",
-    rt_rate=20, rt_seconds=3, warmup=1,
-    fanout_clients=10, fanout_rate=5, fanout_seconds=3,
+    rt_rate=20, rt_seconds=2, warmup=0.5,
+    fanout_clients=10, fanout_rate=5, fanout_seconds=2,
     idle_steps=(50,),
     scaling_replicas=(2,), scaling_seconds=2,
     model_inputs=200,
     workers=1,
+    lead=2.0,
 )

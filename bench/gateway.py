@@ -76,7 +76,7 @@ def round_trip(stack: Stack, config: BenchConfig) -> dict[str, Any]:
     bases = stack.gateway_urls
     logins = asyncio.run(login_many(bases, 2, origin))
     total_s = config.warmup + config.rt_seconds
-    start = time.monotonic() + 3.0
+    start = time.monotonic() + config.lead
     expected = int(config.rt_rate * total_s)
     jobs = [
         ReaderJob([login], "poll", tag, expected, start + config.warmup, start + total_s + 30, origin)
@@ -99,7 +99,7 @@ def _fanout(stack: Stack, config: BenchConfig, transport: str, logins: list[Logi
             pids: list[int], seconds: float, count_broker: bool = False) -> dict[str, Any]:
     origin, tag = _origin(stack), uuid.uuid4().hex[:8]
     total_s = config.warmup + seconds
-    start = time.monotonic() + 5.0 + len(logins) / 500
+    start = time.monotonic() + config.lead + len(logins) / 500
     expected = int(config.fanout_rate * total_s)
     deadline = start + total_s + 10
     jobs = [ReaderJob(part, transport, tag, expected, start + config.warmup, deadline, origin)
@@ -149,9 +149,10 @@ def fanout_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str
     with stack_factory(config, "fanout", gateways=2, proxy=False) as stack:
         bases = stack.gateway_urls
         pids = [stack.pid(f"gateway-{k}") for k in (1, 2)]
-        small = asyncio.run(login_many(bases, 10, _origin(stack)))
-        few = _fanout(stack, config, "poll", small, bases, pids, min(config.fanout_seconds, 5), count_broker=True)
-        broker.append({"browsers": 10, "replicas": 2, "queues / connections": few.get("broker queues / connections")})
+        if config.fanout_clients > 10:  # the broker with 10 browsers (else the main run below is that)
+            small = asyncio.run(login_many(bases, 10, _origin(stack)))
+            few = _fanout(stack, config, "poll", small, bases, pids, min(config.fanout_seconds, 5), count_broker=True)
+            broker.append({"browsers": 10, "replicas": 2, "queues / connections": few.get("broker queues / connections")})
         logins = asyncio.run(login_many(bases, config.fanout_clients, _origin(stack)))
         for transport in config.transports:
             row = _fanout(stack, config, transport, logins, bases, pids, config.fanout_seconds,
@@ -177,7 +178,8 @@ def fanout_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str
 
 
 # -- 3. idle capacity --------------------------------------------------------------------
-async def _hold(base: str, logins: list[Login], origin: str, steps: tuple[int, ...], pid: int) -> list[dict[str, Any]]:
+async def _hold(base: str, logins: list[Login], origin: str, steps: tuple[int, ...], pid: int,
+                settle: float) -> list[dict[str, Any]]:
     """Hold ``steps[-1]`` long-polls open on one replica, measuring its RSS at every step."""
     addresses = [f"127.0.0.{k}" for k in range(2, 6)]
     sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, local_addr=(a, 0)),
@@ -212,7 +214,7 @@ async def _hold(base: str, logins: list[Login], origin: str, steps: tuple[int, .
                 tasks.append(asyncio.create_task(client(len(tasks))))
                 if len(tasks) % 200 == 0:
                     await asyncio.sleep(0.05)  # let the connections open in waves
-            await asyncio.sleep(3)  # settle: connections accepted and polls parked
+            await asyncio.sleep(settle)  # connections accepted and polls parked
             rss = rss_bytes(pid)
             rows.append({
                 "clients": step, "ramp s": round(time.monotonic() - began, 1),
@@ -237,7 +239,7 @@ def idle_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, 
         # the gateway holds at most 8 polls per session (MAX_HELD_PER_SESSION): 7 connections share one
         logins = asyncio.run(login_many([base], -(-config.idle_steps[-1] // PER_SESSION), _origin(stack)))
         pid = stack.pid("gateway-1")
-        rows = asyncio.run(_hold(base, logins, _origin(stack), config.idle_steps, pid))
+        rows = asyncio.run(_hold(base, logins, _origin(stack), config.idle_steps, pid, config.lead))
     last = rows[-1]
     return {
         "description": f"Idle long-polls (`timeout=25`) held on one replica, opened from 127.0.0.2-5, {PER_SESSION} "
