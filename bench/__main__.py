@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import json
 import resource
 import shutil
 import signal
@@ -55,9 +56,15 @@ def stack(config: BenchConfig, name: str, **options: Any) -> Iterator[Stack]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny configuration; report under .run/")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the report from its JSON (e.g. after editing bench/findings.md)")
     parser.add_argument("--only", action="append", default=[], help="run only these sections (repeatable)")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else FULL
+    if args.render:
+        saved = json.loads(config.report.with_suffix(".json").read_text())
+        report.write(config.report, saved, notes=_notes(config), findings=not args.quick)
+        return 0
     # a TERM (e.g. from `timeout`) unwinds the `with` blocks, so every stack is stopped
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     _raise_nofile()
@@ -90,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     results["wall_s"] = round(time.monotonic() - began, 1)
     results["load_generator_cpu_s"] = round(self_cpu_seconds() - cpu0, 2)
     results["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    report.write(config.report, results, notes=_notes(config))
+    report.write(config.report, results, notes=_notes(config), findings=not args.quick)
     print(f"bench: wrote {config.report}", file=sys.stderr)
     return 1 if any(e for e in results["errors"] if "skipped" not in e) else 0
 

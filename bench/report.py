@@ -19,7 +19,11 @@ TARGETS = """\
 """
 
 
-def write(path: Path, results: dict[str, Any], notes: str = "") -> None:
+#: hand-written analysis (profiles, gaps, plan) kept across runs and included in the full report
+FINDINGS = Path(__file__).with_name("findings.md")
+
+
+def write(path: Path, results: dict[str, Any], notes: str = "", *, findings: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = json.dumps(results, indent=2, sort_keys=True)
     path.with_suffix(".json").write_text(raw + "\n")
@@ -54,6 +58,8 @@ def write(path: Path, results: dict[str, Any], notes: str = "") -> None:
             lines += [section["description"], ""]
         lines += _table(section.get("rows", []))
         lines += [""]
+    if findings and FINDINGS.exists():
+        lines += [FINDINGS.read_text().strip(), ""]
     lines += [
         "## Method",
         "",
