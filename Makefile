@@ -45,6 +45,13 @@ soak: setup
 compose-test: setup containers
 	$(PY) -m runner.compose_harness
 
+## Benchmarks (issue 5): rewrites docs/benchmarks.md (~15 min); bench-smoke: tiny run, report in .run/bench-smoke/
+bench: setup
+	$(PY) -m bench
+
+bench-smoke: setup
+	$(PY) -m bench --quick
+
 ## A screenshot of the live desktop window under Xvfb (a small stack plus chat traffic):
 ## docs/screenshot-desktop.png
 screenshot: setup

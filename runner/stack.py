@@ -259,6 +259,9 @@ logfile={run}/supervisord.log
 pidfile={run}/supervisord.pid
 childlogdir={run}/logs
 nodaemon=true
+# gateways hold one socket per browser (benchmarks hold 10,000 idle long-polls on one replica);
+# supervisord raises its soft limit to this and its programs inherit it
+minfds={_minfds()}
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
@@ -380,6 +383,14 @@ http {{
         )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         return self._block("proxy", f"{nginx} -p {base} -c {base}/nginx.conf", {})
+
+
+def _minfds() -> int:
+    """As many open files as the hard limit allows, up to 16,384 (supervisord refuses to start otherwise)."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 16384 if hard == resource.RLIM_INFINITY else min(16384, hard)
 
 
 def render_template(text: str, values: dict[str, str]) -> str:

@@ -1,0 +1,1 @@
+"""traitsweb benchmarks: ``python -m bench [--quick]`` (see docs/benchmarks.md)."""

@@ -1,0 +1,205 @@
+"""``python -m bench [--quick]``: run every measurement, write the report.
+
+The full run rewrites ``docs/benchmarks.md``; ``--quick`` (the smoke run of the
+test suite) writes ``.run/bench-smoke/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import resource
+import shutil
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from bench import report
+from bench.baseline import echo_round_trip
+from bench.config import FULL, QUICK, BenchConfig
+from bench.model import model_throughput
+from bench.procs import machine, self_cpu_seconds
+from runner.stack import ROOT, Stack, StackConfig
+
+GATEWAY_PRESENT = (ROOT / "services" / "gateway" / "__main__.py").exists()
+#: what every benchmark stack's services get: nobody is logged out for idleness mid-run
+#: and the per-client rate limits are lifted (one address logs in 1,000 browsers)
+STACK_ENV = {
+    "model": {"TRAITSWEB_IDLE_TIMEOUT": "3600"},
+    "gateway": {
+        "TRAITSWEB_LOGIN_RATE": "100000", "TRAITSWEB_LOGIN_BURST": "100000",
+        "TRAITSWEB_SEND_RATE": "100000", "TRAITSWEB_SEND_BURST": "100000",
+    },
+}
+#: the quick run shares one stack between all sections (a stack takes ~10 s to boot)
+_shared: list[Stack] = []
+
+
+@contextlib.contextmanager
+def stack(config: BenchConfig, name: str, **options: Any) -> Iterator[Stack]:
+    if _shared:
+        yield _shared[0]
+        return
+    run_dir = ROOT / ".run" / f"bench-{config.name}" / name
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    options["env"] = STACK_ENV
+    with Stack(StackConfig(run_dir=run_dir, **options)) as s:
+        yield s
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny configuration; report under .run/")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the report from its JSON (e.g. after editing bench/findings.md)")
+    parser.add_argument("--only", action="append", default=[], help="run only these sections (repeatable)")
+    args = parser.parse_args(argv)
+    config = QUICK if args.quick else FULL
+    if args.render:
+        saved = json.loads(config.report.with_suffix(".json").read_text())
+        report.write(config.report, saved, notes=_notes(config), findings=not args.quick)
+        return 0
+    # a TERM (e.g. from `timeout`) unwinds the `with` blocks, so every stack is stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    _raise_nofile()
+    began, cpu0 = time.monotonic(), self_cpu_seconds()
+    results: dict[str, Any] = {
+        "command": "make bench-smoke" if args.quick else "make bench",
+        "config": config.name,
+        "machine": machine(),
+        "sections": {},
+        "summary": [],
+        "errors": [],
+    }
+
+    def run(name: str, fn: Callable[[], dict[str, Any]]) -> None:
+        if args.only and not any(o in name for o in args.only):
+            return
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        try:
+            results["sections"][name] = fn()
+        except Exception as exc:  # a failed section is reported, the others still run
+            traceback.print_exc()
+            results["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
+            results["sections"][name] = {"description": f"FAILED: {type(exc).__name__}: {exc}", "rows": []}
+
+    with contextlib.ExitStack() as shared:
+        if args.quick:
+            _shared.append(shared.enter_context(stack(config, "shared", gateways=2 if GATEWAY_PRESENT else 0)))
+        _run_all(config, run, results)
+    results["summary"] = _summary(results["sections"]) + results["errors"]
+    results["wall_s"] = round(time.monotonic() - began, 1)
+    results["load_generator_cpu_s"] = round(self_cpu_seconds() - cpu0, 2)
+    results["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    report.write(config.report, results, notes=_notes(config), findings=not args.quick)
+    print(f"bench: wrote {config.report}", file=sys.stderr)
+    return 1 if any(e for e in results["errors"] if "skipped" not in e) else 0
+
+
+def _run_all(config: BenchConfig, run: Callable[[str, Callable[[], dict[str, Any]]], None], results: dict[str, Any]) -> None:
+    run("model throughput", lambda: _model(config))
+    run("round trip", lambda: _round_trip(config))
+    if GATEWAY_PRESENT:
+        from bench import gateway
+
+        run("fan-out", lambda: gateway.fanout_section(config, stack))
+        run("idle capacity", lambda: gateway.idle_section(config, stack))
+        run("scaling", lambda: gateway.scaling_section(config, stack))
+    else:
+        results["errors"].append("gateway measurements skipped: services/gateway is not on this branch")
+
+
+def _model(config: BenchConfig) -> dict[str, Any]:
+    with stack(config, "model", gateways=0, proxy=False) as s:
+        row = model_throughput(s, config)
+    return {
+        "description": "One session's chat inputs sent as fast as the broker takes them (persistent, receipts); "
+        "time until the model has applied and published all of them (SQLite journal on, ack after commit).",
+        "rows": [row],
+        "inputs_per_s": row["inputs_per_s"],
+        "lost": row["lost"],
+    }
+
+
+def _round_trip(config: BenchConfig) -> dict[str, Any]:
+    gateways = 2 if GATEWAY_PRESENT else 0
+    with stack(config, "roundtrip", gateways=gateways, proxy=False) as s:
+        base = echo_round_trip(s, config)
+        rows = [{"path": "baseline: stomp.py -> RabbitMQ -> echo -> stomp.py", **_flat(base)}]
+        out: dict[str, Any] = {"baseline": base}
+        if GATEWAY_PRESENT:
+            from bench import gateway
+
+            gw = gateway.round_trip(s, config)
+            out["gateway"] = gw
+            for who in ("sender", "other"):
+                rows.append({"path": f"gateway: POST /api/send -> model -> long-poll ({who})",
+                             **_flat({**gw, "latency": gw["latency_" + who]})})
+            for q in ("p50_ms", "p99_ms"):
+                b = base["latency"].get(q)
+                g = gw["latency_other"].get(q)
+                if b and g:
+                    out[f"ratio_{q[:3]}"] = round(g / b, 2)
+    out["description"] = (
+        f"One message every {1000 / config.rt_rate:g} ms for {config.rt_seconds:g} s after {config.warmup:g} s "
+        "of warm-up. The baseline sends a persistent message with a receipt to a durable queue (declared like the "
+        "model's input queue) consumed by `bench/echo.py` in its own process, which sends it back to a "
+        "/temp-queue reply-to."
+    )
+    out["rows"] = rows
+    return out
+
+
+def _flat(r: dict[str, Any]) -> dict[str, Any]:
+    lat = r.get("latency", {})
+    return {
+        "intended/s": r.get("intended_rate"), "achieved/s": r.get("achieved_rate"),
+        "sent": r.get("sent"), "lost": r.get("lost"),
+        "p50 ms": lat.get("p50_ms"), "p90 ms": lat.get("p90_ms"), "p99 ms": lat.get("p99_ms"),
+        "max ms": lat.get("max_ms"), "recorded": lat.get("count"),
+    }
+
+
+def _summary(sections: dict[str, Any]) -> list[str]:
+    out = []
+    rt = sections.get("round trip", {})
+    if "ratio_p50" in rt:
+        out.append(f"round trip gateway/baseline: p50 {rt['ratio_p50']}x (target <= 2.0), "
+                   f"p99 {rt.get('ratio_p99')}x (target <= 3.0)")
+    elif "baseline" in rt:
+        lat = rt["baseline"]["latency"]
+        out.append(f"baseline round trip: p50 {lat.get('p50_ms')} ms, p99 {lat.get('p99_ms')} ms")
+    model = sections.get("model throughput", {})
+    if "inputs_per_s" in model:
+        out.append(f"model: {model['inputs_per_s']} inputs/s applied with persistence, {model['lost']} lost")
+    for name in ("fan-out", "idle capacity", "scaling"):
+        out += sections.get(name, {}).get("summary", [])
+    return out
+
+
+def _notes(config: BenchConfig) -> str:
+    if config.name == "quick":
+        return "Smoke configuration: tiny loads, numbers are meaningless; it checks that the harness works."
+    return (
+        "**Caveat:** unless stated otherwise below, these numbers were measured on a shared 2-core machine while "
+        "other test suites were running; treat them as noisy upper bounds. Re-run `make bench` on a quiet machine."
+    )
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), max(hard, want)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, want)), hard))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""The gateway measurements: round trip, fan-out (poll, SSE, WebSocket), idle capacity, scaling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, ContextManager
+
+import aiohttp
+
+from bench.clients import Login, ReaderJob, decode_histogram, headers, login_many, run_readers, text_for
+from bench.config import BenchConfig
+from bench.hist import Latency
+from bench.openloop import aschedule
+from bench.procs import broker_counts, cpu_seconds, rss_bytes
+from runner.stack import Stack
+
+__all__ = ["round_trip", "fanout_section", "idle_section", "scaling_section"]
+
+#: idle connections sharing one session (the gateway allows 8 held polls per session)
+PER_SESSION = 7
+StackFactory = Callable[..., ContextManager[Stack]]
+
+
+def _origin(stack: Stack) -> str:
+    return f"http://127.0.0.1:{stack.proxy_port}"
+
+
+async def _send_all(base: str, token: str, origin: str, tag: str, rate: float, seconds: float, start: float) -> dict[str, Any]:
+    """Open loop: one POST /api/send per intended time, each in its own task (never waits for the last)."""
+    failures: list[str] = []
+    refused: set[int] = set()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+        async def post(i: int, intended: float) -> None:
+            body = {"trait": "entry_field", "value": text_for(tag, i, intended)}
+            try:
+                async with http.post(f"{base}/api/send", json=body, headers=headers(token, origin)) as r:
+                    if r.status != 202:
+                        refused.add(i)
+                        failures.append(f"{r.status} {(await r.text())[:200]}")
+            except (aiohttp.ClientError, OSError) as exc:
+                refused.add(i)
+                failures.append(f"{type(exc).__name__}: {exc}")
+
+        tasks = [asyncio.create_task(post(i, t)) async for i, t in aschedule(rate, seconds, start=start)]
+        elapsed = time.monotonic() - start
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return {"sent": len(tasks), "achieved_rate": round(len(tasks) / (elapsed + 1 / rate), 2), "send_failures": failures, "refused": refused}
+
+
+def _spawn_readers(jobs: list[ReaderJob]) -> tuple[ProcessPoolExecutor, list[Any]]:
+    pool = ProcessPoolExecutor(len(jobs), mp_context=multiprocessing.get_context("spawn"))
+    return pool, [pool.submit(run_readers, job) for job in jobs]
+
+
+def _split(logins: list[Login], parts: int) -> list[list[Login]]:
+    return [logins[k::parts] for k in range(parts) if logins[k::parts]]
+
+
+def _lost(results: list[dict[str, Any]], refused: set[int]) -> int:
+    """Deliveries missing of messages the gateway accepted (202); a refused send (503) is not lost, it failed."""
+    return sum(n for r in results for i, n in r["missing"].items() if i not in refused)
+
+
+# -- 1. round trip ---------------------------------------------------------------------
+def round_trip(stack: Stack, config: BenchConfig) -> dict[str, Any]:
+    """Sender polls gateway-1 and posts there; the other client polls gateway-2."""
+    origin, tag = _origin(stack), uuid.uuid4().hex[:8]
+    bases = stack.gateway_urls
+    logins = asyncio.run(login_many(bases, 2, origin))
+    total_s = config.warmup + config.rt_seconds
+    start = time.monotonic() + config.lead
+    expected = int(config.rt_rate * total_s)
+    jobs = [
+        ReaderJob([login], "poll", tag, expected, start + config.warmup, start + total_s + 30, origin)
+        for login in logins
+    ]
+    pool, futures = _spawn_readers(jobs)
+    with pool:
+        sent = asyncio.run(_send_all(bases[0], logins[0].token, origin, tag, config.rt_rate, total_s, start))
+        results = [f.result() for f in futures]
+    out: dict[str, Any] = {"intended_rate": config.rt_rate, **sent}
+    for who, r in zip(("sender", "other"), results):
+        out["latency_" + who] = decode_histogram([r], start + config.warmup).summary()
+    out["lost"] = _lost(results, sent["refused"])
+    out["refused"] = sorted(out.pop("refused"))
+    return out
+
+
+# -- 2. fan-out ------------------------------------------------------------------------
+def _fanout(stack: Stack, config: BenchConfig, transport: str, logins: list[Login], bases: list[str],
+            pids: list[int], seconds: float, count_broker: bool = False) -> dict[str, Any]:
+    origin, tag = _origin(stack), uuid.uuid4().hex[:8]
+    total_s = config.warmup + seconds
+    start = time.monotonic() + config.lead + len(logins) / 500
+    expected = int(config.fanout_rate * total_s)
+    deadline = start + total_s + 10
+    jobs = [ReaderJob(part, transport, tag, expected, start + config.warmup, deadline, origin)
+            for part in _split(logins, config.workers)]
+    cpu0 = [cpu_seconds(p) for p in pids]
+    counts: dict[str, Any] = {}
+    counter = threading.Timer(max(0.0, start + total_s / 2 - time.monotonic()),
+                              lambda: counts.update(broker_counts(stack.stomp_port, str(stack.run_dir / "rabbitmq" / "enabled_plugins"))))
+    if count_broker:
+        counter.start()
+    pool, futures = _spawn_readers(jobs)
+    with pool:
+        sender = next(login for login in logins if login.base == bases[0])
+        sent = asyncio.run(_send_all(bases[0], sender.token, origin, tag, config.fanout_rate, total_s, start))
+        results = [f.result() for f in futures]
+    if count_broker:
+        counter.join()
+    cpu = sum(cpu_seconds(p) for p in pids) - sum(cpu0)
+    latency = decode_histogram(results, start + config.warmup)
+    received = sum(r["received"] for r in results)
+    row = {
+        "transport": transport,
+        "clients": len(logins),
+        "replicas": len(pids),
+        "msgs/s intended": config.fanout_rate,
+        "msgs/s achieved": sent["achieved_rate"],
+        "deliveries/s intended": config.fanout_rate * len(logins),
+        "deliveries/s achieved": round(latency.count / seconds, 1),
+        "lost": _lost(results, sent["refused"]),
+        **{k.replace("_ms", " ms"): v for k, v in latency.summary().items() if k != "count"},
+        "gateway cpu s / 1000 deliveries": round(cpu / max(received, 1) * 1000, 3),
+        "load generator cpu s": round(sum(r["cpu_s"] for r in results), 1),
+        "resets": sum(r["resets"] for r in results),
+        "client errors": sum(r["errors"] for r in results),
+        "sends refused": len(sent["send_failures"]),
+    }
+    if sent["send_failures"]:
+        row["first send failure"] = sent["send_failures"][0]
+    if counts:
+        row["broker queues / connections"] = f"{counts['queues']} / {counts['connections']}"
+    return row
+
+
+def fanout_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, Any]:
+    rows = []
+    broker = []
+    with stack_factory(config, "fanout", gateways=2, proxy=False) as stack:
+        bases = stack.gateway_urls
+        pids = [stack.pid(f"gateway-{k}") for k in (1, 2)]
+        if config.fanout_clients > 10:  # the broker with 10 browsers (else the main run below is that)
+            small = asyncio.run(login_many(bases, 10, _origin(stack)))
+            few = _fanout(stack, config, "poll", small, bases, pids, min(config.fanout_seconds, 5), count_broker=True)
+            broker.append({"browsers": 10, "replicas": 2, "queues / connections": few.get("broker queues / connections")})
+        logins = asyncio.run(login_many(bases, config.fanout_clients, _origin(stack)))
+        for transport in config.transports:
+            row = _fanout(stack, config, transport, logins, bases, pids, config.fanout_seconds,
+                          count_broker=transport == "poll")
+            rows.append(row)
+            if "broker queues / connections" in row:
+                broker.append({"browsers": len(logins), "replicas": 2,
+                               "queues / connections": row["broker queues / connections"]})
+    summary = [
+        f"fan-out {r['transport']}: {r['clients']} clients, {r['deliveries/s achieved']} of "
+        f"{r['deliveries/s intended']} deliveries/s, p99 {r.get('p99 ms')} ms, {r['lost']} lost, "
+        f"{r['gateway cpu s / 1000 deliveries']} gateway CPU s per 1000 deliveries"
+        for r in rows
+    ]
+    summary.append("broker queues / connections: " + "; ".join(f"{b['browsers']} browsers: {b['queues / connections']}" for b in broker))
+    return {
+        "description": f"{config.fanout_clients} clients spread over 2 replicas (direct), one chat message every "
+        f"{1000 / config.fanout_rate:g} ms for {config.fanout_seconds:g} s after {config.warmup:g} s of warm-up; "
+        f"readers in {config.workers} load-generator processes. Broker counts are taken mid-run.",
+        "rows": rows + [{"transport": "broker", **b} for b in broker],
+        "summary": summary,
+    }
+
+
+# -- 3. idle capacity --------------------------------------------------------------------
+async def _hold(base: str, logins: list[Login], origin: str, steps: tuple[int, ...], pid: int,
+                settle: float) -> list[dict[str, Any]]:
+    """Hold ``steps[-1]`` long-polls open on one replica, measuring its RSS at every step."""
+    addresses = [f"127.0.0.{k}" for k in range(2, 6)]
+    sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, local_addr=(a, 0)),
+                                      timeout=aiohttp.ClientTimeout(total=None)) for a in addresses]
+    held = 0
+    errors: list[str] = []
+    stop = asyncio.Event()
+
+    async def client(k: int) -> None:
+        nonlocal held
+        login = logins[k // PER_SESSION]
+        http = sessions[k % len(sessions)]
+        while not stop.is_set():
+            params = {"since": str(login.seq), "epoch": login.epoch, "timeout": "25"}
+            try:
+                async with http.get(f"{base}/api/poll", params=params, headers=headers(login.token, origin)) as r:
+                    await r.read()
+                    if r.status != 200:
+                        errors.append(str(r.status))
+                        await asyncio.sleep(1)
+            except (aiohttp.ClientError, OSError) as exc:
+                errors.append(type(exc).__name__)
+                await asyncio.sleep(1)
+
+    rss0 = rss_bytes(pid)
+    rows = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for step in steps:
+            began = time.monotonic()
+            while len(tasks) < step:
+                tasks.append(asyncio.create_task(client(len(tasks))))
+                if len(tasks) % 200 == 0:
+                    await asyncio.sleep(0.05)  # let the connections open in waves
+            await asyncio.sleep(settle)  # connections accepted and polls parked
+            rss = rss_bytes(pid)
+            rows.append({
+                "clients": step, "ramp s": round(time.monotonic() - began, 1),
+                "gateway RSS MiB": round(rss / 2**20, 1),
+                "KiB per client": round((rss - rss0) / 1024 / step, 2),
+                "client errors so far": len(errors),
+            })
+    finally:
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for s in sessions:
+            await s.close()
+    rows.insert(0, {"clients": 0, "gateway RSS MiB": round(rss0 / 2**20, 1)})
+    return rows
+
+
+def idle_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, Any]:
+    with stack_factory(config, "idle", gateways=1, proxy=False) as stack:
+        base = stack.gateway_urls[0]
+        # the gateway holds at most 8 polls per session (MAX_HELD_PER_SESSION): 7 connections share one
+        logins = asyncio.run(login_many([base], -(-config.idle_steps[-1] // PER_SESSION), _origin(stack)))
+        pid = stack.pid("gateway-1")
+        rows = asyncio.run(_hold(base, logins, _origin(stack), config.idle_steps, pid, config.lead))
+    last = rows[-1]
+    return {
+        "description": f"Idle long-polls (`timeout=25`) held on one replica, opened from 127.0.0.2-5, {PER_SESSION} "
+        "connections per session (the gateway allows 8 held polls per session). "
+        "Memory per client = (RSS now - RSS before) / clients.",
+        "rows": rows,
+        "summary": [f"idle: {last['clients']} long-polls held on one replica, {last.get('KiB per client')} KiB per "
+                    f"client (target <= 25), {last.get('client errors so far')} client errors"],
+    }
+
+
+# -- 4. scaling --------------------------------------------------------------------------
+def scaling_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, Any]:
+    rows = []
+    for replicas in config.scaling_replicas:
+        with stack_factory(config, f"scaling-{replicas}", gateways=replicas, proxy=True) as stack:
+            bases = [stack.proxy_url]
+            pids = [stack.pid(f"gateway-{k}") for k in range(1, replicas + 1)]
+            logins = asyncio.run(login_many(bases, config.fanout_clients, _origin(stack)))
+            rows.append(_fanout(stack, config, "poll", logins, bases, pids, config.scaling_seconds))
+    return {
+        "description": f"Long-poll fan-out through the nginx proxy: {config.fanout_clients} clients, "
+        f"{config.fanout_rate:g} messages/s, {config.scaling_seconds:g} s.",
+        "rows": rows,
+        "summary": [f"scaling: {r['replicas']} replica(s): {r['deliveries/s achieved']} deliveries/s, p99 "
+                    f"{r.get('p99 ms')} ms" for r in rows],
+    }
+
+

@@ -1,0 +1,101 @@
+"""What the machine and its processes are and use: /proc readers, versions, broker counts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from typing import Any
+
+__all__ = ["cpu_seconds", "rss_bytes", "machine", "broker_counts", "self_cpu_seconds"]
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (``/proc/<pid>/stat`` utime + stime)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def self_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system  # not children: the stacks are (grand)children of this process
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    versions = {"python": platform.python_version()}
+    for dist in ("stomp.py", "fastapi", "uvicorn", "aiohttp", "hdrhistogram", "traits"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    versions["rabbitmq"] = _dpkg_version("rabbitmq-server")
+    versions["erlang"] = _dpkg_version("erlang-base")
+    versions["nginx"] = _dpkg_version("nginx") or _dpkg_version("nginx-light") or _dpkg_version("nginx-core")
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "os": _os_name(),
+        "loadavg_at_start": " ".join(load),
+        "versions": versions,
+        "argv": " ".join([os.path.basename(sys.executable), *sys.argv]),
+    }
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def _dpkg_version(package: str) -> str:
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def broker_counts(stomp_port: int, plugins_file: str) -> dict[str, int]:
+    """Queues and connections on the stack's private node (``rabbitmqctl -n traitsweb-<port>@localhost``)."""
+    node = f"traitsweb-{stomp_port}@localhost"
+    counts = {}
+    for what in ("queues", "connections", "stomp_connections"):
+        out = subprocess.run(
+            ["rabbitmqctl", "-q", "-n", node, f"list_{what}", *(["name"] if what == "queues" else []),
+             "--no-table-headers"],
+            capture_output=True, text=True, timeout=60,
+            # the CLI finds plugin commands (list_stomp_connections) through the node's plugin file
+            env={**os.environ, "RABBITMQ_ENABLED_PLUGINS_FILE": plugins_file},
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl list_{what}: {out.stderr.strip()}")
+        counts[what] = len([line for line in out.stdout.splitlines() if line.strip()])
+    counts["connections"] += counts.pop("stomp_connections")  # STOMP ones are listed apart from AMQP ones
+    return counts

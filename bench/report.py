@@ -1,0 +1,101 @@
+"""Writes the results as Markdown (the report) plus the raw JSON beside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write"]
+
+TARGETS = """\
+| target | value |
+|---|---|
+| round trip gateway/baseline | p50 <= 2.0x, p99 <= 3.0x |
+| fan-out 1,000 long-poll clients, 20,000 deliveries/s | p99 <= 100 ms, 0 lost |
+| fan-out SSE / WebSocket | p99 <= 50 ms, 0 lost |
+| idle | 10,000 long-poll clients on one replica at <= 25 KiB per client |
+| broker | queues and connections grow with replicas, not browsers |
+"""
+
+
+#: hand-written analysis (profiles, gaps, plan) kept across runs and included in the full report
+FINDINGS = Path(__file__).with_name("findings.md")
+
+
+def write(path: Path, results: dict[str, Any], notes: str = "", *, findings: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = json.dumps(results, indent=2, sort_keys=True)
+    path.with_suffix(".json").write_text(raw + "\n")
+    m = results["machine"]
+    lines = [
+        "# traitsweb benchmarks",
+        "",
+        f"Written by `{results['command']}` at {results['finished']} ({results['config']} configuration, "
+        f"{results['wall_s']} s). Do not edit by hand: `make bench` rewrites this file.",
+        "",
+    ]
+    if notes:
+        lines += [notes.strip(), ""]
+    lines += [
+        "## Machine",
+        "",
+        f"- {m['nproc']} CPUs: {m['cpu']}; {m['memory_gib']} GiB memory; {m['os']}, Linux {m['kernel']}",
+        f"- load average at start: {m['loadavg_at_start']}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v),
+        "",
+        "## Targets (issue 5)",
+        "",
+        TARGETS,
+        "## Summary",
+        "",
+    ]
+    lines += [f"- {line}" for line in results.get("summary", [])] or ["- (nothing measured)"]
+    lines += ["", "## Results", ""]
+    for name, section in results["sections"].items():
+        lines += [f"### {name}", ""]
+        if section.get("description"):
+            lines += [section["description"], ""]
+        lines += _table(section.get("rows", []))
+        lines += [""]
+    if findings and FINDINGS.exists():
+        lines += [FINDINGS.read_text().strip(), ""]
+    lines += [
+        "## Method",
+        "",
+        "- Open loop: every send has an intended time (start + i / rate); latency is measured from the intended",
+        "  time to the delivery, so a stall is charged to every send it delayed (no coordinated omission).",
+        "- Latency per delivery goes into an HDR histogram (`hdrhistogram`, 3 significant digits); the first",
+        "  warm-up seconds are sent but not recorded. Intended and achieved send rates are printed side by side.",
+        "- CPU seconds come from `/proc/<pid>/stat` (utime + stime) of the gateway processes and of the load",
+        "  generator itself; memory from `VmRSS` in `/proc/<pid>/status`.",
+        "- Broker counts: `rabbitmqctl -n traitsweb-<stomp port>@localhost list_queues / list_connections`.",
+        "",
+        "## Raw numbers",
+        "",
+        f"Also in [`{path.with_suffix('.json').name}`]({path.with_suffix('.json').name}).",
+        "",
+        "```json",
+        raw,
+        "```",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["(no rows)"]
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        out.append("| " + " | ".join(_cell(row.get(k, "")) for k in keys) + " |")
+    return out
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).replace("|", "\\|")
