@@ -272,8 +272,12 @@ class StompClient:
             self._discard(conn)
             return False
         sock = getattr(conn.transport, "socket", None)
-        if sock is not None:  # stomp.py leaves Nagle on: small frames would wait ~40 ms
+        if sock is not None:
+            # stomp.py leaves Nagle on: small frames would wait ~40 ms
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # ... and leaves the connect timeout on the socket, so any quiet spell longer than it reads
+            # as a closed connection; heart-beats are what tell a dead broker from a quiet one
+            sock.settimeout(None)
         with self._lock:
             for sub in self._subscriptions.values():
                 self._issue(conn, sub)

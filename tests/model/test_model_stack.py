@@ -154,3 +154,16 @@ def test_idle_sessions_are_logged_out_but_touched_ones_stay(peer: Peer) -> None:
     state = peer.snapshot()["state"]
     assert idle not in state["participants"] and idle not in state["connection_ratings"]
     assert busy in state["participants"]
+
+
+def test_a_quiet_connection_stays_up(model_stack: Stack) -> None:
+    """Regression: stomp.py kept its 5 s connect timeout on the socket, so every quiet spell reconnected."""
+    from traitsweb.broker import StompClient
+    from traitsweb.settings import parse_broker_url
+
+    # the services' default heart-beat (10 s): the broker says nothing for 10 s at a time
+    with StompClient(parse_broker_url(model_stack.broker_url("gateway")), name="quiet", heartbeat_ms=10_000) as quiet:
+        assert quiet.wait_connected(30)
+        generation = quiet.generation
+        assert not quiet._lost_event.wait(16), "the connection was dropped while merely quiet"
+        assert quiet.generation == generation and quiet.connected.is_set()
