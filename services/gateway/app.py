@@ -18,66 +18,50 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from traitsweb import protocol
 from traitsweb.broker import BrokerUnavailable
 
-from . import errors
+from . import errors, streams
+from .auth import COOKIE, Auth
 from .config import GatewaySettings
 from .errors import ApiError
-from .hub import Batch
+from .hub import Hub
 from .limits import RateLimiter
 from .link import BrokerLink
 from .metrics import Metrics
-from .tokens import Session, TokenError, Tokens
+from .security import SecurityHeaders
+from .tokens import Session, Tokens
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-COOKIE = "traitsweb_session"
-#: how long a freshly issued token may wait for its login to reach this replica
-LOGIN_GRACE = 15.0
-MAX_HELD_PER_SESSION = 8
 _CLIENT_MSG_ID = re.compile(r"[A-Za-z0-9_-]{1,31}")
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", CSP.encode()),
-]
 
 
-class _SecurityHeaders:
-    """Adds the security headers to every HTTP response (a plain ASGI middleware: no buffering)."""
+class _Dispatch:
+    """The replica's ASGI app: the hot paths (:mod:`.streams`) first, FastAPI for everything else."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, api: FastAPI, hot: streams.Streams) -> None:
+        self.api = api
+        self.hot = hot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        if scope["type"] != "lifespan" and scope["path"] in streams.PATHS:
+            await self.hot(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
+def create_app(settings: GatewaySettings) -> ASGIApp:
     tokens = Tokens(settings.session_secret.get_secret_value().encode(), ttl=settings.token_ttl)
     metrics = Metrics()
     send_limit = RateLimiter(settings.send_rate, settings.send_burst)
@@ -98,7 +82,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    app.add_middleware(_SecurityHeaders)
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def link() -> BrokerLink:
@@ -106,25 +90,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             raise ApiError(503, "starting", "the gateway is starting")
         return links[0]
 
-    def ready_hub() -> Any:
+    def ready_hub() -> Hub:
         hub = link().hub
         if not hub.ready:
             raise ApiError(503, "not_ready", "the gateway has not loaded the model's state yet")
         return hub
 
-    # -- request helpers ------------------------------------------------------------------
-    def own_origin(request: Request | WebSocket) -> str:
-        scheme = request.headers.get("x-forwarded-proto") or ("https" if request.url.scheme in ("https", "wss") else "http")
-        return f"{scheme}://{request.headers.get('host', '')}"
-
-    def check_origin(request: Request | WebSocket, *, required: bool) -> None:
-        origin = request.headers.get("origin")
-        if origin is None:
-            if required:
-                raise ApiError(403, "origin_required", "a browser request with a session cookie must carry Origin")
-            return
-        if origin.rstrip("/") != own_origin(request) and origin.rstrip("/") not in settings.origins:
-            raise ApiError(403, "foreign_origin", f"requests from {origin} are not allowed")
+    auth = Auth(tokens, settings.origins, link, ready_hub)
 
     def client_address(request: Request) -> str:
         forwarded = request.headers.get("x-forwarded-for")
@@ -132,31 +104,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             return forwarded.split(",")[-1].strip()
         return request.client.host if request.client else "?"
 
-    def token_of(request: Request | WebSocket) -> tuple[str, bool]:
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            return header[7:].strip(), False
-        cookie = request.cookies.get(COOKIE)
-        if cookie:
-            return cookie, True
-        if isinstance(request, WebSocket) and request.query_params.get("token"):
-            return request.query_params["token"], False
-        raise ApiError(401, "no_session", "log in first (POST /api/login)")
-
-    async def authenticate(request: Request | WebSocket, *, state_changing: bool = False) -> Session:
-        token, from_cookie = token_of(request)
-        check_origin(request, required=from_cookie and state_changing)
-        try:
-            session = tokens.verify(token)
-        except TokenError as exc:
-            raise ApiError(401, "bad_session", str(exc)) from None
-        hub = ready_hub()
-        if session.id not in hub.participants:
-            fresh = time.time() - session.issued < LOGIN_GRACE
-            if not (fresh and await hub.wait_until(lambda: session.id in hub.participants, 5.0)):
-                raise ApiError(401, "logged_out", "this session is logged out; log in again")
-        link().served(session.id)
-        return session
+    async def authenticate(request: Request, *, state_changing: bool = False) -> Session:
+        return await auth.session(request.headers, request.url.scheme, state_changing=state_changing)
 
     async def read_json(request: Request) -> Any:
         length = request.headers.get("content-length")
@@ -214,7 +163,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @app.post("/api/login", tags=["session"])
     async def login(request: Request) -> JSONResponse:
         """Body `{"name": "alice"}` -> a session token (also set as an HttpOnly cookie)."""
-        check_origin(request, required=False)
+        auth.check_origin(request.headers, request.url.scheme, required=False)
         wait = login_limit.take(client_address(request))
         if wait:
             raise ApiError(429, "rate_limited", "too many log-ins", headers={"Retry-After": RateLimiter.retry_after(wait)})
@@ -235,7 +184,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         response = JSONResponse({"session": token, "id": session.id, "name": name,
                                  "epoch": hub.mirror.epoch, "seq": hub.mirror.seq})
         response.set_cookie(COOKIE, token, max_age=int(settings.token_ttl), httponly=True, samesite="strict",
-                            secure=own_origin(request).startswith("https"), path="/")
+                            secure=auth.own_origin(request.headers, request.url.scheme).startswith("https"), path="/")
         return response
 
     @app.get("/api/session", tags=["session"])
@@ -293,115 +242,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         await authenticate(request)
         return Response(ready_hub().state_text(), media_type="application/json")
 
-    async def held(session: Session, since: int, epoch: str | None, timeout: float) -> Batch:
-        current = link()
-        if current.holding.get(session.id, 0) >= MAX_HELD_PER_SESSION:
-            raise ApiError(429, "too_many_waits", "too many open polls for this session", headers={"Retry-After": "1"})
-        current.holding[session.id] = current.holding.get(session.id, 0) + 1
-        started = time.perf_counter()
-        try:
-            batch = await current.hub.wait(since, epoch, session.id, timeout)
-        except LookupError:
-            raise ApiError(503, "not_ready", "the gateway has lost the model's state; retry") from None
-        finally:
-            count = current.holding[session.id] - 1
-            if count:
-                current.holding[session.id] = count
-            else:
-                del current.holding[session.id]
-            current.served(session.id)
-        metrics.poll_latency.observe(time.perf_counter() - started)
-        metrics.messages_out.inc(len(batch.texts))
-        return batch
+    hot = streams.Streams(settings, auth, link, metrics)
 
-    @app.get("/api/poll", tags=["model"])
-    async def poll(
-        request: Request,
-        since: int = Query(0, ge=0, description="the last seq the client has"),
-        epoch: str = Query("", max_length=64, description="the epoch of `since`"),
-        timeout: float = Query(settings.poll_timeout, ge=0, le=settings.poll_timeout, description="seconds to hold"),
-    ) -> Response:
-        """The Comet long-poll: everything after `since` this session may see, at once or as soon as it comes."""
-        session = await authenticate(request)
-        batch = await held(session, since, epoch or None, timeout)
-        return Response(batch.encode(link().hub), media_type="application/json")
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema["paths"].update(streams.openapi_paths(settings.poll_timeout))
+            app.openapi_schema = schema
+        return app.openapi_schema
 
-    @app.get("/api/events", tags=["model"])
-    async def events(
-        request: Request,
-        since: int = Query(0, ge=0),
-        epoch: str = Query("", max_length=64),
-    ) -> StreamingResponse:
-        """Server-Sent Events: one `batch` event per poll-like reply; resumes from `Last-Event-ID` (= seq)."""
-        session = await authenticate(request)
-        check_origin(request, required=False)
-        last = request.headers.get("last-event-id", "")
-        position = int(last) if last.isdigit() else since
-
-        async def stream() -> AsyncIterator[str]:
-            nonlocal position
-            current_epoch = epoch or None
-            yield "retry: 2000\n\n"
-            while True:
-                try:
-                    batch = await held(session, position, current_epoch, 15.0)
-                except ApiError as exc:  # the response has started: end the stream with an event, not a 500
-                    yield f"event: error\ndata: {protocol.encode({'error': exc.code, 'detail': exc.detail})}\n\n"
-                    return
-                hub = link().hub
-                if batch.reset:
-                    yield f"id: {batch.seq}\nevent: reset\ndata: {hub.reset_text()}\n\n"
-                elif batch.texts:
-                    yield f"id: {batch.seq}\nevent: batch\ndata: {batch.encode(hub)}\n\n"
-                else:
-                    yield ": keep-alive\n\n"
-                position, current_epoch = batch.seq, batch.epoch
-                if session.id not in hub.participants:
-                    yield 'event: logged_out\ndata: {"error":"logged_out"}\n\n'
-                    return
-
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-    @app.websocket("/api/ws")
-    async def websocket(socket: WebSocket, since: int = 0, epoch: str = "") -> None:
-        """WebSocket: the server sends poll-like replies as text frames; the client only listens."""
-        try:
-            session = await authenticate(socket)
-            check_origin(socket, required=False)
-        except ApiError as exc:
-            await socket.close(code=4403 if exc.status == 403 else 4401, reason=exc.code)
-            return
-        await socket.accept()
-        closed = asyncio.Event()
-
-        async def reader() -> None:
-            try:
-                while True:
-                    await socket.receive_text()
-            except (WebSocketDisconnect, RuntimeError):
-                closed.set()
-
-        reading = asyncio.create_task(reader())
-        position, current_epoch = max(since, 0), epoch or None
-        try:
-            while not closed.is_set():
-                waiting = asyncio.create_task(held(session, position, current_epoch, 15.0))
-                done, _ = await asyncio.wait({waiting, reading}, return_when=asyncio.FIRST_COMPLETED)
-                if waiting not in done:
-                    waiting.cancel()
-                    break
-                batch = waiting.result()
-                hub = link().hub
-                if batch.reset or batch.texts:
-                    await socket.send_text(batch.encode(hub))
-                position, current_epoch = batch.seq, batch.epoch
-                if session.id not in hub.participants:
-                    await socket.close(code=4401, reason="logged_out")
-                    break
-        except (WebSocketDisconnect, RuntimeError, ApiError):
-            pass
-        finally:
-            reading.cancel()
-
-    return app
+    app.openapi = openapi  # type: ignore[method-assign]
+    return _Dispatch(app, hot)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["ApiError", "install"]
+__all__ = ["SCHEMA", "ApiError", "body", "install", "response"]
+
+#: the OpenAPI schema of every error body
+SCHEMA = {"type": "object", "required": ["error", "detail"],
+          "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}}
 
 
 class ApiError(Exception):
@@ -23,9 +29,18 @@ def _json(status: int, code: str, detail: str, headers: dict[str, str] | None = 
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
+def response(exc: ApiError) -> JSONResponse:
+    """The response for ``exc`` (an ASGI app: plain-ASGI routes call it directly)."""
+    return _json(exc.status, exc.code, exc.detail, exc.headers)
+
+
+def body(code: str, detail: str) -> bytes:
+    return json.dumps({"error": code, "detail": detail}, separators=(",", ":")).encode()
+
+
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return _json(exc.status, exc.code, exc.detail, exc.headers)
+    return response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,11 +1,13 @@
 """In-process fan-out: the replica's copy of the state and a ring buffer of recent out messages.
 
 Every out message is decoded once (to update the :class:`~traitsweb.state.Mirror`)
-and kept as the JSON text it arrived as, so a reply to any number of clients
-joins pre-encoded texts instead of encoding per client. Held polls, SSE
-streams and WebSockets all wait on one event that is replaced with every
-message: a waiting client costs a coroutine and nothing per message until it
-wakes. Memory is bounded by the ring buffer, whatever the clients do.
+and kept as the JSON text it arrived as. A reply is built once per position:
+every client that asks for "what came after ``since``" while the state is at
+the same ``seq`` gets the same bytes, so 1,000 clients woken by one message
+cost one encoding, not 1,000. Waiting clients are futures in one set that the
+next message resolves: a waiter costs a future and a timer, no task, and
+nothing per message until it wakes. Memory is bounded by the ring buffer,
+whatever the clients do.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,40 +25,85 @@ from typing import Any
 from traitsweb import protocol
 from traitsweb.state import Mirror, Outcome
 
-__all__ = ["Batch", "Hub"]
+__all__ = ["Batch", "Hub", "Waiter"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Entry:
     seq: int
     to: str | None
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Batch:
-    """What one client may see after ``since``: either messages, or a reset with the full state."""
+    """What one client may see after ``since``: messages (``count`` of them) or a reset, as JSON
+    ``text`` and its UTF-8 ``body``."""
 
     epoch: str
     seq: int
-    texts: list[str]
+    count: int
+    text: str
+    body: bytes
     reset: bool = False
 
-    def encode(self, hub: Hub) -> str:
-        if self.reset:
-            return hub.reset_text()
-        return f'{{"epoch":{json.dumps(self.epoch)},"seq":{self.seq},"messages":[{",".join(self.texts)}]}}'
+
+#: waits end at most this late (seconds): deadlines share one timer per slot of this length
+TIMER_RESOLUTION = 0.05
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Waiter:
+    """One client's wait for the hub's next change; :meth:`interrupt` ends a wait early (e.g. a disconnect)."""
+
+    __slots__ = ("_hub", "_future", "interrupted")
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._future: asyncio.Future[None] | None = None
+        self.interrupted = False
+
+    async def wait(self, deadline: float) -> None:
+        """Until the next message, a reset, :meth:`interrupt` or the loop time ``deadline``
+        (rounded up to the hub's timer resolution, :data:`TIMER_RESOLUTION`)."""
+        if self.interrupted:
+            return
+        hub = self._hub
+        future = self._future = hub._loop.create_future()
+        waiters = hub._waiters  # the set of this change: the next one starts a new set
+        waiters.add(future)
+        expiring = hub._expire_at(deadline, future)
+        try:
+            await future
+        finally:
+            expiring.discard(future)
+            waiters.discard(future)
+            self._future = None
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        if self._future is not None:
+            _resolve(self._future)
 
 
 class Hub:
     def __init__(self, *, buffer_size: int, on_gap: Callable[[], None]) -> None:
+        self._loop = asyncio.get_running_loop()
         self.mirror = Mirror()
         self._buffer: deque[_Entry] = deque(maxlen=buffer_size)
         self._on_gap = on_gap
-        self._tick = asyncio.Event()
-        self._reset_cache: tuple[tuple[str | None, int], str] | None = None
+        self._waiters: set[asyncio.Future[None]] = set()
+        #: deadlines by timer slot: one loop timer per slot, however many waits end in it
+        self._slots: dict[int, set[asyncio.Future[None]]] = {}
+        #: replies built at the current position, by ``since`` (only those without private messages)
+        self._replies: dict[int, Batch] = {}
+        self._reset_cache: Batch | None = None
         self.delivered = 0
 
     @property
@@ -65,6 +113,10 @@ class Hub:
     @property
     def participants(self) -> dict[str, str]:
         return self.mirror.state.get("participants", {})
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
 
     # -- feeding (on the event loop) ----------------------------------------------------
     def feed(self, text: str) -> None:
@@ -99,9 +151,24 @@ class Hub:
         log.info("state loaded at %s/%s", self.mirror.epoch, self.mirror.seq)
         self._wake()
 
+    def _expire_at(self, deadline: float, future: asyncio.Future[None]) -> set[asyncio.Future[None]]:
+        slot = math.ceil(deadline / TIMER_RESOLUTION)
+        expiring = self._slots.get(slot)
+        if expiring is None:
+            expiring = self._slots[slot] = set()
+            self._loop.call_at(slot * TIMER_RESOLUTION, self._expire, slot)
+        expiring.add(future)
+        return expiring
+
+    def _expire(self, slot: int) -> None:
+        for future in self._slots.pop(slot, ()):
+            _resolve(future)
+
     def _wake(self) -> None:
-        tick, self._tick = self._tick, asyncio.Event()
-        tick.set()
+        self._replies.clear()
+        waiters, self._waiters = self._waiters, set()
+        for future in waiters:
+            _resolve(future)
 
     # -- reading ----------------------------------------------------------------------------
     def collect(self, since: int, epoch: str | None, session: str) -> Batch | None:
@@ -109,54 +176,60 @@ class Hub:
         mirror = self.mirror
         assert mirror.epoch is not None
         if epoch != mirror.epoch or since < 0:
-            return Batch(mirror.epoch, mirror.seq, [], reset=True)
+            return self._reset()
         if since >= mirror.seq:
             return None
+        cached = self._replies.get(since)
+        if cached is not None:
+            return cached
         first = self._buffer[0].seq if self._buffer else mirror.seq + 1
         if since + 1 < first:
-            return Batch(mirror.epoch, mirror.seq, [], reset=True)
-        texts = [e.text for e in islice(self._buffer, since + 1 - first, None) if e.to is None or e.to == session]
-        return Batch(mirror.epoch, mirror.seq, texts)
+            return self._reset()
+        entries = list(islice(self._buffer, since + 1 - first, None))
+        shared = all(e.to is None for e in entries)
+        texts = [e.text for e in entries if e.to is None or e.to == session]
+        text = f'{{"epoch":{json.dumps(mirror.epoch)},"seq":{mirror.seq},"messages":[{",".join(texts)}]}}'
+        batch = Batch(mirror.epoch, mirror.seq, len(texts), text, text.encode())
+        if shared:  # nobody's private message in it: every client at ``since`` gets these bytes
+            self._replies[since] = batch
+        return batch
 
-    async def wait(self, since: int, epoch: str | None, session: str, timeout: float) -> Batch:
-        """Hold until there is something for ``session`` after ``since``, or ``timeout``."""
+    async def wait(self, since: int, epoch: str | None, session: str, timeout: float,
+                   waiter: Waiter | None = None) -> Batch:
+        """Hold until there is something for ``session`` after ``since``, or ``timeout``
+        (or until ``waiter`` is interrupted: then the reply is empty)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        waiter = waiter or Waiter(self)
         while True:
-            tick = self._tick
             if self.mirror.ready:
                 batch = self.collect(since, epoch, session)
-                if batch is not None and (batch.texts or batch.reset):
-                    self.delivered += len(batch.texts)
+                if batch is not None and (batch.count or batch.reset):
+                    self.delivered += batch.count
                     return batch
                 if batch is not None:
                     since = batch.seq  # only other sessions' private messages: skip past them
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            if loop.time() >= deadline:
                 break
-            try:
-                await asyncio.wait_for(tick.wait(), remaining)
-            except TimeoutError:
+            await waiter.wait(deadline)
+            if waiter.interrupted:
                 break
         mirror = self.mirror
         if not mirror.ready:
             raise LookupError("no state yet")
         if epoch == mirror.epoch and since <= mirror.seq:
-            return Batch(mirror.epoch, max(since, 0), [])
-        return Batch(mirror.epoch, mirror.seq, [], reset=True)  # a position this replica never reached
+            text = f'{{"epoch":{json.dumps(mirror.epoch)},"seq":{max(since, 0)},"messages":[]}}'
+            return Batch(mirror.epoch, max(since, 0), 0, text, text.encode())
+        return self._reset()  # a position this replica never reached
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        waiter = Waiter(self)
         while not predicate():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            if loop.time() >= deadline:
                 return False
-            tick = self._tick
-            try:
-                await asyncio.wait_for(tick.wait(), remaining)
-            except TimeoutError:
-                return predicate()
+            await waiter.wait(deadline)
         return True
 
     # -- the full state ---------------------------------------------------------------------
@@ -164,14 +237,15 @@ class Hub:
         mirror = self.mirror
         return protocol.encode({"epoch": mirror.epoch, "seq": mirror.seq, "state": mirror.state})
 
-    def reset_text(self) -> str:
+    def _reset(self) -> Batch:
         """The reset reply, encoded once per state position however many clients need it."""
         mirror = self.mirror
-        key = (mirror.epoch, mirror.seq)
-        if self._reset_cache is None or self._reset_cache[0] != key:
-            body = {"reset": True, "epoch": mirror.epoch, "seq": mirror.seq, "state": mirror.state}
-            self._reset_cache = (key, protocol.encode(body))
-        return self._reset_cache[1]
+        assert mirror.epoch is not None
+        cached = self._reset_cache
+        if cached is None or (cached.epoch, cached.seq) != (mirror.epoch, mirror.seq):
+            text = protocol.encode({"reset": True, "epoch": mirror.epoch, "seq": mirror.seq, "state": mirror.state})
+            cached = self._reset_cache = Batch(mirror.epoch, mirror.seq, 0, text, text.encode(), reset=True)
+        return cached
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.mirror.epoch, "seq": self.mirror.seq, "state": self.mirror.state}

@@ -27,3 +27,9 @@ class Metrics:
             buckets=(0.001, 0.01, 0.1, 1, 5, 10, 25, 60),
             registry=self.registry,
         )
+
+    def observe_wait(self, seconds: float, delivered: int) -> None:
+        """One poll, or one wait of a stream, ended after ``seconds`` with ``delivered`` messages."""
+        self.poll_latency.observe(seconds)
+        if delivered:
+            self.messages_out.inc(delivered)

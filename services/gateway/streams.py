@@ -1,0 +1,266 @@
+"""The hot paths as plain ASGI: the long-poll, Server-Sent Events and the WebSocket.
+
+A poll is answered ~20 times a second per client while a chat is busy, so
+these three skip FastAPI's routing, dependency and parameter machinery: the
+query is parsed by hand (same rules, same ``400 bad_request`` errors), the
+reply is the hub's shared bytes, and the headers are built once. Their
+OpenAPI description is :func:`openapi_paths`, merged into FastAPI's schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
+
+from . import errors
+from .auth import Auth
+from .config import GatewaySettings
+from .errors import ApiError
+from .hub import Batch, Waiter
+from .link import BrokerLink
+from .metrics import Metrics
+from .security import SECURITY_HEADERS
+from .tokens import Session
+
+__all__ = ["PATHS", "Streams", "openapi_paths"]
+
+PATHS = frozenset({"/api/poll", "/api/events", "/api/ws"})
+MAX_HELD_PER_SESSION = 8
+#: an SSE stream or WebSocket writes at least this often (an SSE comment; nothing on a WebSocket)
+KEEPALIVE = 15.0
+_JSON = [(b"content-type", b"application/json"), *SECURITY_HEADERS]
+_SSE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"), *SECURITY_HEADERS]
+
+
+class Query:
+    """The query parameters of a stream request, checked like FastAPI would (``400 bad_request``)."""
+
+    def __init__(self, scope: Scope, max_timeout: float) -> None:
+        params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        self.since = self._since(params.get("since", "0"))
+        self.epoch = params.get("epoch", "")
+        if len(self.epoch) > 64:
+            raise ApiError(400, "bad_request", "query.epoch: String should have at most 64 characters")
+        self.timeout = self._timeout(params.get("timeout"), max_timeout)
+        self.token = params.get("token") or None
+
+    @staticmethod
+    def _since(value: str) -> int:
+        if not (value.isascii() and value.isdigit() and len(value) <= 18):
+            raise ApiError(400, "bad_request", "query.since: Input should be an integer greater than or equal to 0")
+        return int(value)
+
+    @staticmethod
+    def _timeout(value: str | None, maximum: float) -> float:
+        if value is None:
+            return maximum
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise ApiError(400, "bad_request", "query.timeout: Input should be a valid number") from None
+        if not 0 <= seconds <= maximum:  # also refuses nan and inf
+            raise ApiError(400, "bad_request", f"query.timeout: Input should be between 0 and {maximum:g}")
+        return seconds
+
+
+class Streams:
+    """``GET /api/poll``, ``GET /api/events`` and ``/api/ws``."""
+
+    def __init__(self, settings: GatewaySettings, auth: Auth, link: Callable[[], BrokerLink], metrics: Metrics) -> None:
+        self._settings = settings
+        self._auth = auth
+        self._link = link
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            if scope["path"] == "/api/ws":
+                await self._websocket(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 4404, "reason": "not_found"})
+            return
+        try:
+            if scope["method"] != "GET" or scope["path"] == "/api/ws":
+                raise ApiError(405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "GET"})
+            if scope["path"] == "/api/poll":
+                await self._poll(scope, send)
+            else:
+                await self._events(scope, receive, send)
+        except ApiError as exc:
+            await errors.response(exc)(scope, receive, _with_security_headers(send))
+
+    # -- waiting, for all three ---------------------------------------------------------------
+    async def _held(self, session: Session, since: int, epoch: str | None, timeout: float,
+                    waiter: Waiter | None = None) -> Batch:
+        link = self._link()
+        holding = link.holding
+        count = holding.get(session.id, 0)
+        if count >= MAX_HELD_PER_SESSION:
+            raise ApiError(429, "too_many_waits", "too many open polls for this session", headers={"Retry-After": "1"})
+        holding[session.id] = count + 1
+        started = time.perf_counter()
+        try:
+            batch = await link.hub.wait(since, epoch, session.id, timeout, waiter)
+        except LookupError:
+            raise ApiError(503, "not_ready", "the gateway has lost the model's state; retry") from None
+        finally:
+            count = holding[session.id] - 1
+            if count:
+                holding[session.id] = count
+            else:
+                del holding[session.id]
+            link.served(session.id)
+        self._metrics.observe_wait(time.perf_counter() - started, batch.count)
+        return batch
+
+    # -- GET /api/poll --------------------------------------------------------------------------
+    async def _poll(self, scope: Scope, send: Send) -> None:
+        query = Query(scope, self._settings.poll_timeout)
+        session = await self._auth.session(Headers(scope=scope), scope["scheme"])
+        batch = await self._held(session, query.since, query.epoch or None, query.timeout)
+        body = batch.body
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"%d" % len(body)), *_JSON]})
+        await send({"type": "http.response.body", "body": body})
+
+    # -- GET /api/events --------------------------------------------------------------------------
+    async def _events(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = Query(scope, self._settings.poll_timeout)
+        headers = Headers(scope=scope)
+        session = await self._auth.session(headers, scope["scheme"])
+        self._auth.check_origin(headers, scope["scheme"], required=False)
+        last = headers.get("last-event-id", "")
+        position = int(last) if last.isascii() and last.isdigit() and len(last) <= 18 else query.since
+        epoch = query.epoch or None
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+        await send({"type": "http.response.body", "body": b"retry: 2000\n\n", "more_body": True})
+        waiter = Waiter(self._link().hub)
+        watcher = asyncio.create_task(_until_disconnected(receive, waiter, "http.disconnect"))
+        end = b""
+        try:
+            while True:
+                try:
+                    batch = await self._held(session, position, epoch, KEEPALIVE, waiter)
+                except ApiError as exc:  # the response has started: end the stream with an event, not a 500
+                    end = b"event: error\ndata: %s\n\n" % errors.body(exc.code, exc.detail)
+                    break
+                if waiter.interrupted:
+                    return
+                if batch.reset:
+                    chunk = b"id: %d\nevent: reset\ndata: %s\n\n" % (batch.seq, batch.body)
+                elif batch.count:
+                    chunk = b"id: %d\nevent: batch\ndata: %s\n\n" % (batch.seq, batch.body)
+                else:
+                    chunk = b": keep-alive\n\n"
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                position, epoch = batch.seq, batch.epoch
+                if session.id not in self._link().hub.participants:
+                    end = b'event: logged_out\ndata: {"error":"logged_out"}\n\n'
+                    break
+        finally:
+            watcher.cancel()
+        await send({"type": "http.response.body", "body": end, "more_body": False})
+
+    # -- /api/ws ------------------------------------------------------------------------------------
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The server sends poll-like replies as text frames; the client only listens."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        try:
+            query = Query(scope, self._settings.poll_timeout)
+            headers = Headers(scope=scope)
+            session = await self._auth.session(headers, scope["scheme"], query_token=query.token)
+            self._auth.check_origin(headers, scope["scheme"], required=False)
+        except ApiError as exc:
+            code = {400: 4400, 403: 4403}.get(exc.status, 4401 if exc.status == 401 else 1013)
+            await send({"type": "websocket.close", "code": code, "reason": exc.code})
+            return
+        await send({"type": "websocket.accept"})
+        waiter = Waiter(self._link().hub)
+        watcher = asyncio.create_task(_until_disconnected(receive, waiter, "websocket.disconnect"))
+        position, epoch = query.since, query.epoch or None
+        close: tuple[int, str] | None = None
+        try:
+            while True:
+                try:
+                    batch = await self._held(session, position, epoch, KEEPALIVE, waiter)
+                except ApiError as exc:
+                    close = (1013, exc.code)  # try again later (too many waits, state lost)
+                    break
+                if waiter.interrupted:
+                    return
+                if batch.reset or batch.count:
+                    await send({"type": "websocket.send", "text": batch.text})
+                position, epoch = batch.seq, batch.epoch
+                if session.id not in self._link().hub.participants:
+                    close = (4401, "logged_out")
+                    break
+        except OSError:  # the client went away mid-send
+            return
+        finally:
+            watcher.cancel()
+        with contextlib.suppress(OSError):
+            await send({"type": "websocket.close", "code": close[0], "reason": close[1]})
+
+
+async def _until_disconnected(receive: Receive, waiter: Waiter, disconnect: str) -> None:
+    """Read (and drop) what the client sends until it disconnects, then end the stream's wait."""
+    while (await receive())["type"] != disconnect:
+        pass
+    waiter.interrupt()
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def wrapped(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+        await send(message)
+
+    return wrapped
+
+
+def _error_responses(*statuses: int) -> dict[str, Any]:
+    texts = {400: "Bad query parameters", 401: "No session, a bad one, or logged out", 403: "Foreign Origin",
+             429: "Too many open polls for this session", 503: "Starting, or the model's state is not loaded"}
+    return {str(s): {"description": texts[s], "content": {"application/json": {"schema": errors.SCHEMA}}} for s in statuses}
+
+
+def openapi_paths(poll_timeout: float) -> dict[str, Any]:
+    """The OpenAPI description of the plain-ASGI paths (FastAPI cannot see them)."""
+    since = {"name": "since", "in": "query", "required": False, "description": "the last seq the client has",
+             "schema": {"type": "integer", "minimum": 0, "default": 0}}
+    epoch = {"name": "epoch", "in": "query", "required": False, "description": "the epoch of `since`",
+             "schema": {"type": "string", "maxLength": 64, "default": ""}}
+    timeout = {"name": "timeout", "in": "query", "required": False, "description": "seconds to hold",
+               "schema": {"type": "number", "minimum": 0, "maximum": poll_timeout, "default": poll_timeout}}
+    reply = {"type": "object", "properties": {"epoch": {"type": "string"}, "seq": {"type": "integer"},
+                                              "messages": {"type": "array", "items": {"type": "object"}},
+                                              "reset": {"type": "boolean"}, "state": {"type": "object"}}}
+    return {
+        "/api/poll": {"get": {
+            "tags": ["model"], "summary": "Poll", "operationId": "poll_api_poll_get",
+            "description": "The Comet long-poll: everything after `since` this session may see, at once or as soon "
+                           "as it comes (or an empty reply after `timeout`; a `reset` with the full state when "
+                           "`since`/`epoch` cannot be continued).",
+            "parameters": [since, epoch, timeout],
+            "responses": {"200": {"description": "Messages after `since`, or a reset",
+                                  "content": {"application/json": {"schema": reply}}},
+                          **_error_responses(400, 401, 403, 429, 503)},
+        }},
+        "/api/events": {"get": {
+            "tags": ["model"], "summary": "Events", "operationId": "events_api_events_get",
+            "description": "Server-Sent Events: one `batch` event per poll-like reply (`reset` for a full state); "
+                           "resumes from `Last-Event-ID` (= seq).",
+            "parameters": [since, epoch],
+            "responses": {"200": {"description": "An endless event stream", "content": {"text/event-stream": {}}},
+                          **_error_responses(400, 401, 403, 503)},
+        }},
+    }
