@@ -1,4 +1,5 @@
-"""HTTP load-generator clients (aiohttp): long-poll, SSE and WebSocket readers of the chat.
+"""HTTP load-generator clients: long-poll, SSE and WebSocket readers of the chat (on :mod:`bench.wire`;
+log-ins, which are not measured, on aiohttp).
 
 A chat message's text carries its intended send time (CLOCK_MONOTONIC is one
 clock for every process on the machine), so a reader in any worker process
@@ -15,11 +16,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
+import uvloop
 from hdrh.histogram import HdrHistogram
 
 from bench.hist import Latency
+from bench.wire import Endpoint, PollConnection, SseConnection, WsConnection
 from bench.procs import self_cpu_seconds
 
 __all__ = ["ReaderJob", "Login", "login_many", "run_readers", "text_for", "parse_text"]
@@ -135,65 +139,92 @@ def _done(reader: _Reader, job: ReaderJob) -> bool:
     return len(reader.received) >= job.expected or time.monotonic() > job.deadline
 
 
-async def _poll(http: aiohttp.ClientSession, reader: _Reader, job: ReaderJob, latency: Latency) -> None:
+async def _poll(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: Latency) -> None:
     login = reader.login
+    loop = asyncio.get_running_loop()
+
+    # the request with "{since}" and "{epoch}" to fill in: built once, formatted per poll
+    template = endpoint.request("GET", "/api/poll", {"since": "SINCE", "epoch": "EPOCH", "timeout": "5"})
+    head, _, rest = template.partition(b"SINCE")
+    middle, _, tail = rest.partition(b"EPOCH")
+
+    def next_request() -> bytes | None:
+        if _done(reader, job):
+            return None
+        return b"%s%d%s%s%s" % (head, login.seq, middle, quote(login.epoch).encode(), tail)
+
     while not _done(reader, job):
-        params = {"since": str(login.seq), "epoch": login.epoch, "timeout": "5"}
-        try:
-            async with http.get(f"{login.base}/api/poll", params=params, headers=headers(login.token, job.origin)) as r:
-                body = await r.read()
-                now = time.monotonic()
-                if r.status != 200:
-                    reader.errors += 1
-                    await asyncio.sleep(0.2)
-                    continue
+        conn = PollConnection(next_request, lambda status, body, now: on_reply(conn, status, body, now))
+
+        def on_reply(conn: PollConnection, status: int, body: bytes, now: float) -> None:
+            if status != 200:
+                reader.errors += 1
+                loop.call_later(0.2, lambda: conn.transport and not conn.transport.is_closing() and conn.send_next())
+                return
             _consume(reader, job, latency, json.loads(body), now)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+            conn.send_next()
+
+        if not await _connected(endpoint, conn, reader):
+            continue
+        await _closed(conn, job, reader)
+        if conn.in_flight and not _done(reader, job):  # the server closed with a poll outstanding
             reader.errors += 1
             await asyncio.sleep(0.2)
 
 
-async def _sse(http: aiohttp.ClientSession, reader: _Reader, job: ReaderJob, latency: Latency) -> None:
+async def _stream(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: Latency, ws: bool) -> None:
+    """SSE or WebSocket: one long request, reopened from the reader's position until done."""
     login = reader.login
+    loop = asyncio.get_running_loop()
     while not _done(reader, job):
-        hdrs = {**headers(login.token, job.origin), "Accept": "text/event-stream", "Last-Event-ID": str(login.seq)}
-        params = {"since": str(login.seq), "epoch": login.epoch}
-        try:
-            async with http.get(f"{login.base}/api/events", params=params, headers=hdrs) as r:
-                if r.status != 200:
-                    reader.errors += 1
-                    await asyncio.sleep(0.2)
-                    continue
-                data: list[str] = []
-                while not _done(reader, job):
-                    line = await asyncio.wait_for(r.content.readline(), max(0.1, job.deadline - time.monotonic()))
-                    if not line:
-                        break
-                    text = line.decode().rstrip("\r\n")
-                    if text.startswith("data:"):
-                        data.append(text[5:].lstrip())
-                    elif text == "" and data:
-                        _consume(reader, job, latency, json.loads("\n".join(data)), time.monotonic())
-                        data = []
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        query = {"since": str(login.seq), "epoch": login.epoch}
+
+        def on_payload(payload: Any, now: float) -> None:
+            _consume(reader, job, latency, payload, now)
+            if len(reader.received) >= job.expected:
+                conn.close()
+
+        conn: SseConnection | WsConnection
+        if ws:
+            conn = WsConnection(endpoint, "/api/ws", query, on_payload, lambda status: None)
+        else:
+            extra = {"Accept": "text/event-stream", "Last-Event-ID": str(login.seq)}
+            conn = SseConnection(endpoint.request("GET", "/api/events", query, extra=extra), on_payload, lambda status: None)
+        if not await _connected(endpoint, conn, reader):
+            continue
+        stop = loop.call_later(max(0.0, job.deadline - time.monotonic()), conn.close)
+        await _closed(conn, job, reader)
+        stop.cancel()
+        if conn.failed:
             reader.errors += 1
             await asyncio.sleep(0.2)
 
 
-async def _ws(http: aiohttp.ClientSession, reader: _Reader, job: ReaderJob, latency: Latency) -> None:
-    login = reader.login
-    while not _done(reader, job):
-        params = {"since": str(login.seq), "epoch": login.epoch}
-        try:
-            async with http.ws_connect(f"{login.base}/api/ws", params=params, headers=headers(login.token, job.origin)) as ws:
-                while not _done(reader, job):
-                    msg = await ws.receive(timeout=max(0.1, job.deadline - time.monotonic()))
-                    if msg.type != aiohttp.WSMsgType.TEXT:
-                        break
-                    _consume(reader, job, latency, json.loads(msg.data), time.monotonic())
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-            reader.errors += 1
-            await asyncio.sleep(0.2)
+async def _closed(conn: Any, job: ReaderJob, reader: _Reader) -> None:
+    """Until ``conn`` is closed; one that outlives the deadline by 10 s is a hung client: closed, an error."""
+    try:
+        await asyncio.wait_for(asyncio.shield(conn.closed), max(1.0, job.deadline + 10 - time.monotonic()))
+    except TimeoutError:
+        reader.errors += 1
+        conn.close(failed=True)
+
+
+async def _connected(endpoint: Endpoint, conn: Any, reader: _Reader) -> bool:
+    try:
+        await endpoint.connect(lambda: conn)
+    except OSError:
+        reader.errors += 1
+        await asyncio.sleep(0.2)
+        return False
+    return True
+
+
+async def _sse(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: Latency) -> None:
+    await _stream(endpoint, reader, job, latency, ws=False)
+
+
+async def _ws(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: Latency) -> None:
+    await _stream(endpoint, reader, job, latency, ws=True)
 
 
 _LOOPS = {"poll": _poll, "sse": _sse, "ws": _ws}
@@ -202,14 +233,12 @@ _LOOPS = {"poll": _poll, "sse": _sse, "ws": _ws}
 async def _run(job: ReaderJob) -> dict[str, Any]:
     latency = Latency(warmup_end=job.warmup_end)
     readers = [_Reader(login) for login in job.logins]
-    connectors = [aiohttp.TCPConnector(limit=0, local_addr=(addr, 0)) for addr in job.source_addresses]
-    sessions = [aiohttp.ClientSession(connector=c, timeout=aiohttp.ClientTimeout(total=None)) for c in connectors]
-    try:
-        loop = _LOOPS[job.transport]
-        await asyncio.gather(*(loop(sessions[k % len(sessions)], r, job, latency) for k, r in enumerate(readers)))
-    finally:
-        for s in sessions:
-            await s.close()
+    addresses = job.source_addresses
+    loop = _LOOPS[job.transport]
+    await asyncio.gather(*(
+        loop(Endpoint(r.login.base, r.login.token, job.origin, addresses[k % len(addresses)]), r, job, latency)
+        for k, r in enumerate(readers)
+    ))
     missing: dict[int, int] = {}
     for r in readers:
         for i in set(range(job.expected)) - r.received:
@@ -227,9 +256,10 @@ async def _run(job: ReaderJob) -> dict[str, Any]:
 
 
 def run_readers(job: ReaderJob) -> dict[str, Any]:
-    """Worker entry point (a spawned process): run the readers, return counts and the encoded histogram."""
+    """Worker entry point (a spawned process): run the readers on uvloop, return counts and the encoded histogram."""
     cpu0 = self_cpu_seconds()
-    result = asyncio.run(_run(job))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        result = runner.run(_run(job))
     result["cpu_s"] = self_cpu_seconds() - cpu0
     result["pid"] = os.getpid()
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import multiprocessing
 import threading
 import time
@@ -16,9 +17,9 @@ import aiohttp
 
 from bench.clients import Login, ReaderJob, decode_histogram, headers, login_many, run_readers, text_for
 from bench.config import BenchConfig
-from bench.hist import Latency
 from bench.openloop import aschedule
 from bench.procs import broker_counts, cpu_seconds, rss_bytes
+from bench.wire import Endpoint, PostConnection
 from runner.stack import Stack
 
 __all__ = ["round_trip", "fanout_section", "idle_section", "scaling_section"]
@@ -33,26 +34,61 @@ def _origin(stack: Stack) -> str:
 
 
 async def _send_all(base: str, token: str, origin: str, tag: str, rate: float, seconds: float, start: float) -> dict[str, Any]:
-    """Open loop: one POST /api/send per intended time, each in its own task (never waits for the last)."""
+    """Open loop: one POST /api/send per intended time on a free keep-alive connection (a new one when all
+    are busy), never waiting for the previous reply."""
     failures: list[str] = []
     refused: set[int] = set()
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    endpoint = Endpoint(base, token, origin)
+    free: list[PostConnection] = []
+    posted: dict[PostConnection, int] = {}
+    settled = asyncio.Event()
 
-        async def post(i: int, intended: float) -> None:
-            body = {"trait": "entry_field", "value": text_for(tag, i, intended)}
-            try:
-                async with http.post(f"{base}/api/send", json=body, headers=headers(token, origin)) as r:
-                    if r.status != 202:
-                        refused.add(i)
-                        failures.append(f"{r.status} {(await r.text())[:200]}")
-            except (aiohttp.ClientError, OSError) as exc:
-                refused.add(i)
-                failures.append(f"{type(exc).__name__}: {exc}")
+    def on_reply(conn: PostConnection, status: int, body: bytes, now: float) -> None:
+        i = posted.pop(conn)
+        if status != 202:
+            refused.add(i)
+            failures.append(f"{status} {body[:200].decode(errors='replace')}")
+        free.append(conn)
+        if not posted:
+            settled.set()
 
-        tasks = [asyncio.create_task(post(i, t)) async for i, t in aschedule(rate, seconds, start=start)]
-        elapsed = time.monotonic() - start
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return {"sent": len(tasks), "achieved_rate": round(len(tasks) / (elapsed + 1 / rate), 2), "send_failures": failures, "refused": refused}
+    async def connection() -> PostConnection:
+        conn = PostConnection(lambda status, body, now: on_reply(conn, status, body, now))
+        await endpoint.connect(lambda: conn)
+        conn.closed.add_done_callback(lambda _: lost(conn))
+        return conn
+
+    def lost(conn: PostConnection) -> None:
+        if conn in free:
+            free.remove(conn)
+        if conn in posted:
+            i = posted.pop(conn)
+            refused.add(i)
+            failures.append("connection closed before the reply")
+            if not posted:
+                settled.set()
+
+    free += [await connection() for _ in range(4)]
+    async for i, intended in aschedule(rate, seconds, start=start):
+        body = json.dumps({"trait": "entry_field", "value": text_for(tag, i, intended)}).encode()
+        try:
+            conn = free.pop() if free else await connection()
+        except OSError as exc:
+            refused.add(i)
+            failures.append(f"{type(exc).__name__}: {exc}")
+            continue
+        settled.clear()
+        posted[conn] = i
+        conn.post(endpoint.request("POST", "/api/send", body=body))
+    elapsed = time.monotonic() - start
+    if posted:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(settled.wait(), 30)
+    for conn in list(free) + list(posted):
+        conn.close()
+    total = int(rate * seconds)
+    return {"sent": total, "achieved_rate": round(total / (elapsed + 1 / rate), 2), "send_failures": failures,
+            "refused": refused}
 
 
 def _spawn_readers(jobs: list[ReaderJob]) -> tuple[ProcessPoolExecutor, list[Any]]:
@@ -184,12 +220,10 @@ async def _hold(base: str, logins: list[Login], origin: str, steps: tuple[int, .
     addresses = [f"127.0.0.{k}" for k in range(2, 6)]
     sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, local_addr=(a, 0)),
                                       timeout=aiohttp.ClientTimeout(total=None)) for a in addresses]
-    held = 0
     errors: list[str] = []
     stop = asyncio.Event()
 
     async def client(k: int) -> None:
-        nonlocal held
         login = logins[k // PER_SESSION]
         http = sessions[k % len(sessions)]
         while not stop.is_set():

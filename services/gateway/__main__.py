@@ -7,6 +7,7 @@ import logging
 import uvicorn
 
 from .app import create_app
+from .coalesce import CoalescingHttpToolsProtocol
 from .config import GatewaySettings
 
 
@@ -24,6 +25,7 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=3,
         proxy_headers=False,
+        http=CoalescingHttpToolsProtocol,
     )
 
 

@@ -1,7 +1,8 @@
 """Who is asking: the session token (Authorization header, cookie, or a WebSocket's query), checked Origin.
 
-Works on raw headers so that FastAPI's routes and the plain-ASGI hot paths
-(:mod:`.streams`) share one implementation. A verified token is remembered
+Works on any mapping of lower-case header names (Starlette's ``Headers``, or
+the plain dict the hot paths build) so that FastAPI's routes and the
+plain-ASGI hot paths (:mod:`.streams`) share one implementation. A verified token is remembered
 (bounded), so its HMAC is checked once per replica, not once per poll; its
 expiry is still checked every time.
 """
@@ -9,9 +10,8 @@ expiry is still checked every time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 
 from .errors import ApiError
@@ -38,11 +38,11 @@ class Auth:
         self._verified: dict[str, Session] = {}
 
     @staticmethod
-    def own_origin(headers: Headers, scheme: str) -> str:
+    def own_origin(headers: Mapping[str, str], scheme: str) -> str:
         proto = headers.get("x-forwarded-proto") or ("https" if scheme in ("https", "wss") else "http")
         return f"{proto}://{headers.get('host', '')}"
 
-    def check_origin(self, headers: Headers, scheme: str, *, required: bool) -> None:
+    def check_origin(self, headers: Mapping[str, str], scheme: str, *, required: bool) -> None:
         origin = headers.get("origin")
         if origin is None:
             if required:
@@ -52,7 +52,7 @@ class Auth:
             raise ApiError(403, "foreign_origin", f"requests from {origin} are not allowed")
 
     @staticmethod
-    def token(headers: Headers, query_token: str | None = None) -> tuple[str, bool]:
+    def token(headers: Mapping[str, str], query_token: str | None = None) -> tuple[str, bool]:
         """The token and whether it came from the cookie (then state changes need a matching Origin)."""
         header = headers.get("authorization", "")
         if header[:7].lower() == "bearer ":
@@ -78,7 +78,7 @@ class Auth:
             raise ApiError(401, "bad_session", "expired token")
         return session
 
-    async def session(self, headers: Headers, scheme: str, *, state_changing: bool = False,
+    async def session(self, headers: Mapping[str, str], scheme: str, *, state_changing: bool = False,
                       query_token: str | None = None) -> Session:
         """The logged-in session asking; ApiError (401, 403, 503) otherwise."""
         token, from_cookie = self.token(headers, query_token)

@@ -14,9 +14,8 @@ import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
-from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from . import errors
@@ -44,7 +43,7 @@ class Query:
     """The query parameters of a stream request, checked like FastAPI would (``400 bad_request``)."""
 
     def __init__(self, scope: Scope, max_timeout: float) -> None:
-        params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        params = _query(scope["query_string"])
         self.since = self._since(params.get("since", "0"))
         self.epoch = params.get("epoch", "")
         if len(self.epoch) > 64:
@@ -124,7 +123,7 @@ class Streams:
     # -- GET /api/poll --------------------------------------------------------------------------
     async def _poll(self, scope: Scope, send: Send) -> None:
         query = Query(scope, self._settings.poll_timeout)
-        session = await self._auth.session(Headers(scope=scope), scope["scheme"])
+        session = await self._auth.session(_headers(scope), scope["scheme"])
         batch = await self._held(session, query.since, query.epoch or None, query.timeout)
         body = batch.body
         await send({"type": "http.response.start", "status": 200,
@@ -134,7 +133,7 @@ class Streams:
     # -- GET /api/events --------------------------------------------------------------------------
     async def _events(self, scope: Scope, receive: Receive, send: Send) -> None:
         query = Query(scope, self._settings.poll_timeout)
-        headers = Headers(scope=scope)
+        headers = _headers(scope)
         session = await self._auth.session(headers, scope["scheme"])
         self._auth.check_origin(headers, scope["scheme"], required=False)
         last = headers.get("last-event-id", "")
@@ -176,7 +175,7 @@ class Streams:
             return
         try:
             query = Query(scope, self._settings.poll_timeout)
-            headers = Headers(scope=scope)
+            headers = _headers(scope)
             session = await self._auth.session(headers, scope["scheme"], query_token=query.token)
             self._auth.check_origin(headers, scope["scheme"], required=False)
         except ApiError as exc:
@@ -209,6 +208,24 @@ class Streams:
             watcher.cancel()
         with contextlib.suppress(OSError):
             await send({"type": "websocket.close", "code": close[0], "reason": close[1]})
+
+
+def _query(raw: bytes) -> dict[str, str]:
+    """``a=1&b=x%20y`` -> ``{"a": "1", "b": "x y"}`` (a repeated name: the last), unquoting only when needed."""
+    params = {}
+    for part in raw.decode("latin-1").split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        params[name] = value
+    return params
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name (uvicorn lower-cases them; a repeated one: the last)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
 async def _until_disconnected(receive: Receive, waiter: Waiter, disconnect: str) -> None:
