@@ -8,10 +8,7 @@ exist is the model's ``participants``, mirrored by every replica.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,11 +22,10 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from traitsweb import protocol
-from traitsweb.broker import BrokerUnavailable
-
-from . import errors, streams
+from . import errors
+from . import hot as hot_paths
 from .auth import COOKIE, Auth
+from .body import read_json
 from .config import GatewaySettings
 from .errors import ApiError
 from .hub import Hub
@@ -44,18 +40,17 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-_CLIENT_MSG_ID = re.compile(r"[A-Za-z0-9_-]{1,31}")
 
 
 class _Dispatch:
-    """The replica's ASGI app: the hot paths (:mod:`.streams`) first, FastAPI for everything else."""
+    """The replica's ASGI app: the hot paths (:mod:`.hot`) first, FastAPI for everything else."""
 
-    def __init__(self, api: FastAPI, hot: streams.Streams) -> None:
+    def __init__(self, api: FastAPI, hot: hot_paths.HotPaths) -> None:
         self.api = api
         self.hot = hot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan" and scope["path"] in streams.PATHS:
+        if scope["type"] != "lifespan" and scope["path"] in hot_paths.PATHS:
             await self.hot(scope, receive, send)
         else:
             await self.api(scope, receive, send)
@@ -64,7 +59,6 @@ class _Dispatch:
 def create_app(settings: GatewaySettings) -> ASGIApp:
     tokens = Tokens(settings.session_secret.get_secret_value().encode(), ttl=settings.token_ttl)
     metrics = Metrics()
-    send_limit = RateLimiter(settings.send_rate, settings.send_burst)
     login_limit = RateLimiter(settings.login_rate, settings.login_burst)
     links: list[BrokerLink] = []
 
@@ -107,28 +101,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     async def authenticate(request: Request, *, state_changing: bool = False) -> Session:
         return await auth.session(request.headers, request.url.scheme, state_changing=state_changing)
 
-    async def read_json(request: Request) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body):
-            raise ApiError(413, "too_large", f"request bodies are limited to {settings.max_body} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > settings.max_body:
-                raise ApiError(413, "too_large", f"request bodies are limited to {settings.max_body} bytes")
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):
-            raise ApiError(400, "bad_json", "the body is not valid UTF-8 JSON") from None
-
-    async def to_broker(destination: str, message: dict[str, Any]) -> None:
-        started = time.perf_counter()
-        try:
-            await link().send(destination, message)
-        except BrokerUnavailable as exc:
-            raise ApiError(503, "broker_unavailable", f"the message broker is unavailable: {exc}",
-                           headers={"Retry-After": "2"}) from None
-        metrics.send_latency.observe(time.perf_counter() - started)
+    hot = hot_paths.HotPaths(settings, auth, link, ready_hub, metrics)
+    to_broker = hot.to_broker
 
     # -- pages --------------------------------------------------------------------------------
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
@@ -167,7 +141,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         wait = login_limit.take(client_address(request))
         if wait:
             raise ApiError(429, "rate_limited", "too many log-ins", headers={"Retry-After": RateLimiter.retry_after(wait)})
-        body = await read_json(request)
+        body = await read_json(request.receive, request.headers, settings.max_body)
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str):
             raise ApiError(400, "bad_request", 'the body must be {"name": "..."}')
@@ -203,51 +177,16 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         response.delete_cookie(COOKIE, path="/")
         return response
 
-    @app.post("/api/send", tags=["model"], status_code=202)
-    async def send(request: Request) -> JSONResponse:
-        """Body `{"trait": "entry_field", "value": "hi", "msg_id": "c1"}` -> 202 once the broker has taken it.
-
-        `msg_id` is optional; with it, a retry of the same send (after a timeout or a 502) is applied once.
-        """
-        session = await authenticate(request, state_changing=True)
-        wait = send_limit.take(session.id)
-        if wait:
-            raise ApiError(429, "rate_limited", "too many sends", headers={"Retry-After": RateLimiter.retry_after(wait)})
-        body = await read_json(request)
-        if (
-            not isinstance(body, dict)
-            or not {"trait", "value"} <= set(body) <= {"trait", "value", "msg_id"}
-            or not isinstance(body["trait"], str)
-            or not _CLIENT_MSG_ID.fullmatch(str(body.get("msg_id", "x")))
-            or not isinstance(body.get("msg_id", ""), str)
-        ):
-            raise ApiError(400, "bad_request",
-                           'the body must be {"trait": "<name>", "value": <JSON>, "msg_id": "<optional, 1-31 of A-Za-z0-9_->"}')
-        schema = ready_hub().mirror.schema.get(body["trait"])
-        if schema is None:
-            raise ApiError(403, "not_writable", f"{body['trait'][:64]!r} is not a trait clients may set")
-        problem = protocol.check_value(schema, body["value"])
-        if problem is not None:
-            raise ApiError(422, "invalid_value", f"{body['trait']} {problem}")
-        # a client-chosen msg_id makes retries safe: the model applies one msg_id once
-        msg_id = f"{session.id}-{body['msg_id']}" if "msg_id" in body else uuid.uuid4().hex
-        await to_broker(settings.input_destination,
-                        {"id": session.id, "trait": body["trait"], "value": body["value"], "msg_id": msg_id})
-        metrics.messages_in.inc()
-        return JSONResponse({"msg_id": msg_id}, status_code=202)
-
     @app.get("/api/state", tags=["model"])
     async def state(request: Request) -> Response:
         """The full current state with its `epoch` and `seq`."""
         await authenticate(request)
         return Response(ready_hub().state_text(), media_type="application/json")
 
-    hot = streams.Streams(settings, auth, link, metrics)
-
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schema["paths"].update(streams.openapi_paths(settings.poll_timeout))
+            schema["paths"].update(hot_paths.openapi_paths(settings.poll_timeout))
             app.openapi_schema = schema
         return app.openapi_schema
 

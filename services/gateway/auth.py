@@ -2,7 +2,7 @@
 
 Works on any mapping of lower-case header names (Starlette's ``Headers``, or
 the plain dict the hot paths build) so that FastAPI's routes and the
-plain-ASGI hot paths (:mod:`.streams`) share one implementation. A verified token is remembered
+plain-ASGI hot paths (:mod:`.hot`) share one implementation. A verified token is remembered
 (bounded), so its HMAC is checked once per replica, not once per poll; its
 expiry is still checked every time.
 """

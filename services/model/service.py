@@ -1,10 +1,12 @@
 """The model service's loop: frames in, model changes out, acknowledged after they stick.
 
-stomp.py's receiver thread only puts frames in an inbox; one worker thread
-(the caller of :meth:`ModelService.run`) owns the model, the store and the
-sequence numbers. For each input it applies the write, commits the resulting
-out messages and the input's ``msg_id`` in one transaction, publishes them,
-and only then acknowledges the frame. A crash at any point either loses the
+Frames are handled where they arrive, on stomp.py's receiver thread (a hand-off
+to another thread would cost every message a thread wake-up); one lock makes
+the model, the store and the sequence numbers single-threaded, shared with the
+caller of :meth:`ModelService.run`, which publishes snapshots after reconnects,
+logs idle sessions out and checkpoints. For each input the service applies the
+write, commits the resulting out messages and the input's ``msg_id`` in one
+transaction, publishes them, and only then acknowledges the frame. A crash at any point either loses the
 unacknowledged frame to a redelivery (applied once, thanks to ``msg_id``) or
 leaves committed changes that the snapshot published at the next start
 carries to every consumer.
@@ -40,7 +42,9 @@ class ModelService:
         self._pending: list[tuple[int, str]] = []
         self.bridge = Bridge(model, self._emit)
         self.bridge.restore(state)
+        #: reconnections to answer with a snapshot (from the broker client's supervisor thread)
         self._inbox: queue.Queue[Any] = queue.Queue()
+        self._lock = threading.Lock()
         now = time.monotonic()
         self._last_seen = {session: now for session in self.bridge.handlers}
         self._client: StompClient | None = None
@@ -57,10 +61,14 @@ class ModelService:
         ):
             client.subscribe(
                 destination,
-                lambda frame, kind=kind: self._inbox.put((kind, frame)),
+                lambda frame, kind=kind: self._on_frame(kind, frame),
                 ack="client-individual",
                 headers=headers,
             )
+
+    def _on_frame(self, kind: str, frame: Any) -> None:
+        with self._lock:
+            self._handle(kind, frame)
 
     def on_broker_state(self, state: str) -> None:
         if state == "connected":
@@ -71,19 +79,19 @@ class ModelService:
         next_sweep = 0.0
         while not stop.is_set():
             try:
-                kind, frame = self._inbox.get(timeout=0.25)
+                kind, _ = self._inbox.get(timeout=0.25)
             except queue.Empty:
                 kind = None
-            if kind is _CONNECTED:
-                self._publish_snapshot(self.settings.out_destination)
-            elif kind is not None:
-                self._handle(kind, frame)
-            if time.monotonic() >= next_sweep:
-                self._logout_idle()
-                next_sweep = time.monotonic() + min(1.0, self.settings.idle_timeout / 4)
-            if self.store.since_checkpoint >= self.settings.checkpoint_every:
-                self.checkpoint()
-        self.checkpoint()
+            with self._lock:
+                if kind is _CONNECTED:
+                    self._publish_snapshot(self.settings.out_destination)
+                if time.monotonic() >= next_sweep:
+                    self._logout_idle()
+                    next_sweep = time.monotonic() + min(1.0, self.settings.idle_timeout / 4)
+                if self.store.since_checkpoint >= self.settings.checkpoint_every:
+                    self.checkpoint()
+        with self._lock:
+            self.checkpoint()
 
     def checkpoint(self) -> None:
         self.store.checkpoint(self.seq, self.bridge.state())

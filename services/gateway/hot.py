@@ -1,36 +1,46 @@
-"""The hot paths as plain ASGI: the long-poll, Server-Sent Events and the WebSocket.
+"""The hot paths as plain ASGI: the send, the long-poll, Server-Sent Events and the WebSocket.
 
-A poll is answered ~20 times a second per client while a chat is busy, so
-these three skip FastAPI's routing, dependency and parameter machinery: the
-query is parsed by hand (same rules, same ``400 bad_request`` errors), the
-reply is the hub's shared bytes, and the headers are built once. Their
-OpenAPI description is :func:`openapi_paths`, merged into FastAPI's schema.
+A poll is answered ~20 times a second per client while a chat is busy, and a
+send is on every message's critical path, so these four skip FastAPI's
+routing, dependency and parameter machinery: the query is parsed by hand
+(same rules, same ``400 bad_request`` errors), a reply is the hub's shared
+bytes, and the headers are built once. Their OpenAPI description is
+:func:`openapi_paths`, merged into FastAPI's schema.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
 from starlette.types import Receive, Scope, Send
 
+from traitsweb import protocol
+from traitsweb.broker import BrokerUnavailable
+
 from . import errors
 from .auth import Auth
+from .body import read_json
 from .config import GatewaySettings
 from .errors import ApiError
-from .hub import Batch, Waiter
+from .hub import Batch, Hub, Waiter
+from .limits import RateLimiter
 from .link import BrokerLink
 from .metrics import Metrics
 from .security import SECURITY_HEADERS
 from .tokens import Session
 
-__all__ = ["PATHS", "Streams", "openapi_paths"]
+__all__ = ["PATHS", "HotPaths", "openapi_paths"]
 
-PATHS = frozenset({"/api/poll", "/api/events", "/api/ws"})
+PATHS = frozenset({"/api/send", "/api/poll", "/api/events", "/api/ws"})
+_CLIENT_MSG_ID = re.compile(r"[A-Za-z0-9_-]{1,31}")
 MAX_HELD_PER_SESSION = 8
 #: an SSE stream or WebSocket writes at least this often (an SSE comment; nothing on a WebSocket)
 KEEPALIVE = 15.0
@@ -70,14 +80,17 @@ class Query:
         return seconds
 
 
-class Streams:
-    """``GET /api/poll``, ``GET /api/events`` and ``/api/ws``."""
+class HotPaths:
+    """``POST /api/send``, ``GET /api/poll``, ``GET /api/events`` and ``/api/ws``."""
 
-    def __init__(self, settings: GatewaySettings, auth: Auth, link: Callable[[], BrokerLink], metrics: Metrics) -> None:
+    def __init__(self, settings: GatewaySettings, auth: Auth, link: Callable[[], BrokerLink],
+                 ready_hub: Callable[[], Hub], metrics: Metrics) -> None:
         self._settings = settings
         self._auth = auth
         self._link = link
+        self._ready_hub = ready_hub
         self._metrics = metrics
+        self._send_limit = RateLimiter(settings.send_rate, settings.send_burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -86,17 +99,66 @@ class Streams:
             else:
                 await send({"type": "websocket.close", "code": 4404, "reason": "not_found"})
             return
+        path, method = scope["path"], scope["method"]
         try:
-            if scope["method"] != "GET" or scope["path"] == "/api/ws":
+            if path == "/api/send":
+                if method != "POST":
+                    raise ApiError(405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "POST"})
+                await self._send(scope, receive, send)
+            elif method != "GET" or path == "/api/ws":
                 raise ApiError(405, "method_not_allowed", "Method Not Allowed", headers={"Allow": "GET"})
-            if scope["path"] == "/api/poll":
+            elif path == "/api/poll":
                 await self._poll(scope, send)
             else:
                 await self._events(scope, receive, send)
         except ApiError as exc:
             await errors.response(exc)(scope, receive, _with_security_headers(send))
 
-    # -- waiting, for all three ---------------------------------------------------------------
+    # -- POST /api/send ---------------------------------------------------------------------------
+    async def _send(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Body ``{"trait", "value", "msg_id"?}`` -> ``202 {"msg_id"}`` once the broker has taken it."""
+        headers = _headers(scope)
+        session = await self._auth.session(headers, scope["scheme"], state_changing=True)
+        wait = self._send_limit.take(session.id)
+        if wait:
+            raise ApiError(429, "rate_limited", "too many sends", headers={"Retry-After": RateLimiter.retry_after(wait)})
+        body = await read_json(receive, headers, self._settings.max_body)
+        if (
+            not isinstance(body, dict)
+            or not {"trait", "value"} <= set(body) <= {"trait", "value", "msg_id"}
+            or not isinstance(body["trait"], str)
+            or not isinstance(body.get("msg_id", ""), str)
+            or not _CLIENT_MSG_ID.fullmatch(body.get("msg_id", "x"))
+        ):
+            raise ApiError(400, "bad_request",
+                           'the body must be {"trait": "<name>", "value": <JSON>, "msg_id": "<optional, 1-31 of A-Za-z0-9_->"}')
+        schema = self._ready_hub().mirror.schema.get(body["trait"])
+        if schema is None:
+            raise ApiError(403, "not_writable", f"{body['trait'][:64]!r} is not a trait clients may set")
+        problem = protocol.check_value(schema, body["value"])
+        if problem is not None:
+            raise ApiError(422, "invalid_value", f"{body['trait']} {problem}")
+        # a client-chosen msg_id makes retries safe: the model applies one msg_id once
+        msg_id = f"{session.id}-{body['msg_id']}" if "msg_id" in body else uuid.uuid4().hex
+        await self.to_broker(self._settings.input_destination,
+                             {"id": session.id, "trait": body["trait"], "value": body["value"], "msg_id": msg_id})
+        self._metrics.messages_in.inc()
+        reply = b'{"msg_id":%s}' % json.dumps(msg_id).encode()
+        await send({"type": "http.response.start", "status": 202,
+                    "headers": [(b"content-length", b"%d" % len(reply)), *_JSON]})
+        await send({"type": "http.response.body", "body": reply})
+
+    async def to_broker(self, destination: str, message: dict[str, Any]) -> None:
+        """Hand ``message`` to the broker and wait for its receipt; ``503 broker_unavailable`` if it fails."""
+        started = time.perf_counter()
+        try:
+            await self._link().send(destination, message)
+        except BrokerUnavailable as exc:
+            raise ApiError(503, "broker_unavailable", f"the message broker is unavailable: {exc}",
+                           headers={"Retry-After": "2"}) from None
+        self._metrics.send_latency.observe(time.perf_counter() - started)
+
+    # -- waiting, for polls and streams ---------------------------------------------------------------
     async def _held(self, session: Session, since: int, epoch: str | None, timeout: float,
                     waiter: Waiter | None = None) -> Batch:
         link = self._link()
@@ -245,8 +307,11 @@ def _with_security_headers(send: Send) -> Send:
 
 
 def _error_responses(*statuses: int) -> dict[str, Any]:
-    texts = {400: "Bad query parameters", 401: "No session, a bad one, or logged out", 403: "Foreign Origin",
-             429: "Too many open polls for this session", 503: "Starting, or the model's state is not loaded"}
+    texts = {400: "Bad query parameters or body", 401: "No session, a bad one, or logged out",
+             403: "Foreign Origin, missing Origin with a cookie, or a trait clients may not set",
+             413: "Body over the limit", 422: "A value the trait's schema refuses",
+             429: "Too many sends, or too many open polls for this session",
+             503: "Starting, the model's state is not loaded, or the broker is unavailable"}
     return {str(s): {"description": texts[s], "content": {"application/json": {"schema": errors.SCHEMA}}} for s in statuses}
 
 
@@ -261,7 +326,20 @@ def openapi_paths(poll_timeout: float) -> dict[str, Any]:
     reply = {"type": "object", "properties": {"epoch": {"type": "string"}, "seq": {"type": "integer"},
                                               "messages": {"type": "array", "items": {"type": "object"}},
                                               "reset": {"type": "boolean"}, "state": {"type": "object"}}}
+    send = {"type": "object", "required": ["trait", "value"], "additionalProperties": False,
+            "properties": {"trait": {"type": "string"}, "value": {},
+                           "msg_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,31}$"}}}
     return {
+        "/api/send": {"post": {
+            "tags": ["model"], "summary": "Send", "operationId": "send_api_send_post",
+            "description": "Body `{\"trait\": \"entry_field\", \"value\": \"hi\", \"msg_id\": \"c1\"}` -> 202 once "
+                           "the broker has taken it. `msg_id` is optional; with it, a retry of the same send (after a "
+                           "timeout or a 502) is applied once.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": send}}},
+            "responses": {"202": {"description": "Taken by the broker", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {"msg_id": {"type": "string"}}}}}},
+                          **_error_responses(400, 401, 403, 413, 422, 429, 503)},
+        }},
         "/api/poll": {"get": {
             "tags": ["model"], "summary": "Poll", "operationId": "poll_api_poll_get",
             "description": "The Comet long-poll: everything after `since` this session may see, at once or as soon "
