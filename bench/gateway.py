@@ -221,19 +221,26 @@ async def _hold(base: str, logins: list[Login], origin: str, steps: tuple[int, .
     sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, local_addr=(a, 0)),
                                       timeout=aiohttp.ClientTimeout(total=None)) for a in addresses]
     errors: list[str] = []
+    replies = 0
     stop = asyncio.Event()
 
     async def client(k: int) -> None:
+        nonlocal replies
         login = logins[k // PER_SESSION]
         http = sessions[k % len(sessions)]
+        since, epoch = login.seq, login.epoch  # later log-ins moved the state on: the first poll catches up
         while not stop.is_set():
-            params = {"since": str(login.seq), "epoch": login.epoch, "timeout": "25"}
+            params = {"since": str(since), "epoch": epoch, "timeout": "25"}
             try:
                 async with http.get(f"{base}/api/poll", params=params, headers=headers(login.token, origin)) as r:
-                    await r.read()
+                    body = await r.read()
                     if r.status != 200:
                         errors.append(str(r.status))
                         await asyncio.sleep(1)
+                        continue
+                replies += 1
+                reply = json.loads(body)
+                since, epoch = reply["seq"], reply["epoch"]
             except (aiohttp.ClientError, OSError) as exc:
                 errors.append(type(exc).__name__)
                 await asyncio.sleep(1)
@@ -248,13 +255,16 @@ async def _hold(base: str, logins: list[Login], origin: str, steps: tuple[int, .
                 tasks.append(asyncio.create_task(client(len(tasks))))
                 if len(tasks) % 200 == 0:
                     await asyncio.sleep(0.05)  # let the connections open in waves
-            await asyncio.sleep(settle)  # connections accepted and polls parked
+            await asyncio.sleep(settle / 2)  # connections accepted, polls caught up and parked
+            answered = replies
+            await asyncio.sleep(settle / 2)
             rss = rss_bytes(pid)
             rows.append({
                 "clients": step, "ramp s": round(time.monotonic() - began, 1),
                 "gateway RSS MiB": round(rss / 2**20, 1),
                 "KiB per client": round((rss - rss0) / 1024 / step, 2),
                 "client errors so far": len(errors),
+                f"replies in the last {settle / 2:g} s": replies - answered,
             })
     finally:
         stop.set()
@@ -277,7 +287,9 @@ def idle_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, 
     last = rows[-1]
     return {
         "description": f"Idle long-polls (`timeout=25`) held on one replica, opened from 127.0.0.2-5, {PER_SESSION} "
-        "connections per session (the gateway allows 8 held polls per session). "
+        "connections per session (the gateway allows 8 held polls per session). Each client follows the `seq` "
+        "of its replies like a browser, so after its first poll catches up with the log-ins that came after its "
+        "own, it is held (the replies column counts answers in the second half of each settle, ~0 when idle). "
         "Memory per client = (RSS now - RSS before) / clients.",
         "rows": rows,
         "summary": [f"idle: {last['clients']} long-polls held on one replica, {last.get('KiB per client')} KiB per "

@@ -169,8 +169,10 @@ class PostConnection(PollConnection):
         self.transport.write(request)
 
 
-class SseConnection(_Connection):
-    """One ``text/event-stream`` request; every event's data, JSON-decoded, goes to ``on_payload``."""
+class _Stream(_Connection):
+    """One request whose response must start with status ``expect``; what follows goes to ``_received``."""
+
+    expect = 200
 
     def __init__(self, request: bytes, on_payload: OnPayload, on_status: Callable[[int], None]) -> None:
         super().__init__()
@@ -178,29 +180,47 @@ class SseConnection(_Connection):
         self._on_payload = on_payload
         self._on_status = on_status
         self._started = False
-        self._chunk_left = -1  # -1: reading a chunk-size line
-        self._events = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        buffer += data
+        self.buffer += data
         if not self._started:
-            head = _head(buffer)
+            head = _head(self.buffer)
             if head is None:
                 return
             status, headers, start = head
-            del buffer[:start]
-            self._started = True
+            del self.buffer[:start]
             self._on_status(status)
-            if status != 200:
+            if status != self.expect:
                 self.close(failed=True)
                 return
-            if headers.get(b"transfer-encoding", b"").lower() != b"chunked":
-                raise WireError("an event stream that is not chunked")
+            self._check(headers)
+            self._started = True
+        self._received()
+
+    def _check(self, headers: dict[bytes, bytes]) -> None:
+        raise NotImplementedError
+
+    def _received(self) -> None:
+        raise NotImplementedError
+
+
+class SseConnection(_Stream):
+    """One ``text/event-stream`` request; every event's data, JSON-decoded, goes to ``on_payload``."""
+
+    def __init__(self, request: bytes, on_payload: OnPayload, on_status: Callable[[int], None]) -> None:
+        super().__init__(request, on_payload, on_status)
+        self._chunk_left = -1
+        self._events = bytearray()
+
+    def _check(self, headers: dict[bytes, bytes]) -> None:
+        if headers.get(b"transfer-encoding", b"").lower() != b"chunked":
+            raise WireError("an event stream that is not chunked")
+
+    def _received(self) -> None:
         self._dechunk()
         self._dispatch()
 
@@ -246,42 +266,24 @@ class SseConnection(_Connection):
                 self._on_payload(json.loads(b"\n".join(data)), now)
 
 
-class WsConnection(_Connection):
+class WsConnection(_Stream):
     """A WebSocket the client only listens on; every text message, JSON-decoded, goes to ``on_payload``."""
+
+    expect = 101
 
     def __init__(self, endpoint: Endpoint, path: str, query: dict[str, str], on_payload: OnPayload,
                  on_status: Callable[[int], None]) -> None:
-        super().__init__()
         self._key = base64.b64encode(os.urandom(16))
         extra = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
                  "Sec-WebSocket-Key": self._key.decode()}
-        self._request = endpoint.request("GET", path, query, extra=extra)
-        self._on_payload = on_payload
-        self._on_status = on_status
-        self._open = False
+        super().__init__(endpoint.request("GET", path, query, extra=extra), on_payload, on_status)
         self._fragments: list[bytes] = []
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self.transport.write(self._request)
+    def _check(self, headers: dict[bytes, bytes]) -> None:
+        if headers.get(b"sec-websocket-accept") != base64.b64encode(hashlib.sha1(self._key + _WS_GUID).digest()):
+            raise WireError("bad Sec-WebSocket-Accept")
 
-    def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        buffer += data
-        if not self._open:
-            head = _head(buffer)
-            if head is None:
-                return
-            status, headers, start = head
-            del buffer[:start]
-            self._on_status(status)
-            if status != 101:
-                self.close(failed=True)
-                return
-            accept = base64.b64encode(hashlib.sha1(self._key + _WS_GUID).digest())
-            if headers.get(b"sec-websocket-accept") != accept:
-                raise WireError("bad Sec-WebSocket-Accept")
-            self._open = True
+    def _received(self) -> None:
         self._frames()
 
     def _frames(self) -> None:
@@ -325,6 +327,6 @@ class WsConnection(_Connection):
         self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
 
     def close(self, *, failed: bool = False) -> None:
-        if self._open and self.transport is not None and not self.transport.is_closing():
+        if self._started and self.transport is not None and not self.transport.is_closing():
             self._send(0x8, struct.pack("!H", 1000))
         super().close(failed=failed)
