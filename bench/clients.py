@@ -11,6 +11,7 @@ computes the latency of what it receives without shared state::
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import time
@@ -256,7 +257,12 @@ async def _run(job: ReaderJob) -> dict[str, Any]:
 
 
 def run_readers(job: ReaderJob) -> dict[str, Any]:
-    """Worker entry point (a spawned process): run the readers on uvloop, return counts and the encoded histogram."""
+    """Worker entry point (a spawned process): run the readers on uvloop, return counts and the encoded histogram.
+
+    The collector is tuned like the gateway's (``services.gateway.__main__.tune_gc``): its full collections
+    would otherwise show up as latency the gateway did not cause."""
+    gc.set_threshold(50_000, 20, 100)
+    gc.freeze()
     cpu0 = self_cpu_seconds()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         result = runner.run(_run(job))
