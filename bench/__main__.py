@@ -187,8 +187,9 @@ def _notes(config: BenchConfig) -> str:
     if config.name == "quick":
         return "Smoke configuration: tiny loads, numbers are meaningless; it checks that the harness works."
     return (
-        "**Caveat:** unless stated otherwise below, these numbers were measured on a shared 2-core machine while "
-        "other test suites were running; treat them as noisy upper bounds. Re-run `make bench` on a quiet machine."
+        "Everything runs on the machine below at once: the load generator, RabbitMQ, the model, the gateway "
+        "replicas and nginx share its cores, so a busy machine (see the load average at start) inflates the "
+        "latencies; p99 varies by tens of milliseconds between runs on an idle one."
     )
 
 
