@@ -55,7 +55,22 @@ class StackError(RuntimeError):
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A free port below the kernel's ephemeral range: a port picked by binding to 0 comes from that range,
+    and an outgoing connection (benchmarks open thousands) can take it before the service binds it."""
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    low = 10_000 if ephemeral > 12_000 else 1024
+    for _ in range(100):
+        port = low + secrets.randbelow(max(ephemeral - low, 1))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    with socket.socket() as sock:  # a crowded range: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
