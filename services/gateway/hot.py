@@ -34,7 +34,7 @@ from .hub import Batch, Hub, Waiter
 from .limits import RateLimiter
 from .link import BrokerLink
 from .metrics import Metrics
-from .security import SECURITY_HEADERS
+from .security import SECURITY_HEADERS, SecurityHeaders
 from .tokens import Session
 
 __all__ = ["PATHS", "HotPaths", "openapi_paths"]
@@ -112,7 +112,7 @@ class HotPaths:
             else:
                 await self._events(scope, receive, send)
         except ApiError as exc:
-            await errors.response(exc)(scope, receive, _with_security_headers(send))
+            await SecurityHeaders(errors.response(exc))(scope, receive, send)
 
     # -- POST /api/send ---------------------------------------------------------------------------
     async def _send(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -295,15 +295,6 @@ async def _until_disconnected(receive: Receive, waiter: Waiter, disconnect: str)
     while (await receive())["type"] != disconnect:
         pass
     waiter.interrupt()
-
-
-def _with_security_headers(send: Send) -> Send:
-    async def wrapped(message: Any) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-        await send(message)
-
-    return wrapped
 
 
 def _error_responses(*statuses: int) -> dict[str, Any]:
