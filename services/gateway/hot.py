@@ -196,8 +196,7 @@ class HotPaths:
     async def _events(self, scope: Scope, receive: Receive, send: Send) -> None:
         query = Query(scope, self._settings.poll_timeout)
         headers = _headers(scope)
-        session = await self._auth.session(headers, scope["scheme"])
-        self._auth.check_origin(headers, scope["scheme"], required=False)
+        session = await self._auth.session(headers, scope["scheme"])  # also refuses a foreign Origin
         last = headers.get("last-event-id", "")
         position = int(last) if last.isascii() and last.isdigit() and len(last) <= 18 else query.since
         epoch = query.epoch or None
@@ -239,7 +238,6 @@ class HotPaths:
             query = Query(scope, self._settings.poll_timeout)
             headers = _headers(scope)
             session = await self._auth.session(headers, scope["scheme"], query_token=query.token)
-            self._auth.check_origin(headers, scope["scheme"], required=False)
         except ApiError as exc:
             code = {400: 4400, 403: 4403}.get(exc.status, 4401 if exc.status == 401 else 1013)
             await send({"type": "websocket.close", "code": code, "reason": exc.code})
