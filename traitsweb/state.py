@@ -19,7 +19,7 @@ import copy
 import enum
 from typing import Any
 
-__all__ = ["Mirror", "Outcome", "apply_change"]
+__all__ = ["Mirror", "Outcome", "apply_change", "writable_traits"]
 
 
 def apply_change(state: dict[str, Any], change: dict[str, Any]) -> None:
@@ -66,6 +66,8 @@ class Mirror:
         self.seq: int = -1
         self.state: dict[str, Any] = {}
         self.schema: dict[str, Any] = {}
+        #: trait name -> schema of each trait a client may write
+        self.writable: dict[str, dict[str, Any]] = {}
 
     @property
     def ready(self) -> bool:
@@ -78,7 +80,8 @@ class Mirror:
         self.epoch = snapshot["epoch"]
         self.seq = snapshot["seq"]
         self.state = copy.deepcopy(snapshot["state"])
-        self.schema = snapshot.get("schema", {})
+        self.schema = copy.deepcopy(snapshot.get("schema", {}))
+        self.writable = writable_traits(self.schema)
         return Outcome.RESET
 
     def feed(self, message: dict[str, Any]) -> Outcome:
@@ -95,3 +98,9 @@ class Mirror:
             apply_change(self.state, message)
         self.seq = message["seq"]
         return Outcome.APPLIED
+
+
+def writable_traits(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The properties of a snapshot's schema that a client may write (those not ``readOnly``)."""
+    properties = schema.get("properties", {})
+    return {name: prop for name, prop in properties.items() if not prop.get("readOnly", False)}

@@ -237,7 +237,7 @@ class Link(HasStrictTraits):
         if not self.joined:
             self.last_error = "not joined yet: waiting for the model to show our login"
             return False
-        schema = self.mirror.schema.get(trait)
+        schema = self.mirror.writable.get(trait)
         problem = protocol.check_value(schema, value) if schema else None
         if problem:
             self.last_error = f"{trait} {problem}"

@@ -42,8 +42,8 @@ class StateMirror(HasStrictTraits):
     stale = Bool(False)
     #: snapshots loaded so far (the first one and every re-snapshot)
     snapshots = Int(0)
-    #: the writable traits' schema, as the last snapshot gave it
-    schema = Dict(Str, Dict)
+    #: trait name -> schema of each trait a client may write, as the last snapshot gave it
+    writable = Dict(Str, Dict)
 
     _mirror = Instance(Mirror, ())
 
@@ -72,7 +72,7 @@ class StateMirror(HasStrictTraits):
             connection_ratings=dict(state.get("connection_ratings", {})),
             participants=dict(state.get("participants", {})),
             average_rating=float(state.get("average_rating", 0.0)),
-            schema=copy.deepcopy(self._mirror.schema),
+            writable=copy.deepcopy(self._mirror.writable),
             epoch=self._mirror.epoch or "",
             seq=self._mirror.seq,
             stale=False,

@@ -41,7 +41,7 @@ class Model:
 
     def snapshot(self) -> dict[str, Any]:
         return protocol.out_message("snapshot", self.epoch, self.seq, state=self.bridge.state(),
-                                    schema=self.bridge.writable)
+                                    schema=self.bridge.schema)
 
     def take(self) -> list[dict[str, Any]]:
         out, self.out = self.out, []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitsweb.state import Mirror, Outcome, apply_change
+from traitsweb.state import Mirror, Outcome, apply_change, writable_traits
 
 
 def change(seq: int, trait: str, epoch: str = "e1", **fields: Any) -> dict[str, Any]:
@@ -50,3 +50,14 @@ def test_snapshot_state_is_a_copy() -> None:
     mirror.load({"type": "snapshot", "epoch": "e", "seq": 0, "state": state})
     mirror.feed(change(1, "messages", epoch="e", op="list", index=0, removed=0, added=[1]))
     assert state == {"messages": []}
+
+
+def test_snapshot_schema_is_a_copy_and_says_what_is_writable() -> None:
+    mirror = Mirror()
+    schema = {"type": "object", "properties": {"x": {"type": "integer", "writeOnly": True},
+                                               "y": {"type": "number", "readOnly": True}}}
+    mirror.load({"type": "snapshot", "epoch": "e", "seq": 0, "state": {}, "schema": schema})
+    schema["properties"]["x"]["type"] = "string"
+    assert mirror.schema["properties"]["x"]["type"] == "integer"
+    assert mirror.writable == {"x": {"type": "integer", "writeOnly": True}}
+    assert writable_traits({}) == {}
