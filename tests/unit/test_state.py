@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,33 +25,15 @@ def test_apply_each_op() -> None:
     assert state == {"messages": ["b", "c"], "ratings": {"y": 5}, "tags": ["q"], "avg": 3.5}
 
 
-@pytest.mark.parametrize(
-    ("before", "message", "after"),
-    [
-        # list: a splice (removed at index, then added there), a head trim, an append, a replacement
-        ([1, 2, 3, 4], {"op": "list", "index": 1, "removed": 2, "added": [9]}, [1, 9, 4]),
-        ([1, 2, 3], {"op": "list", "index": 0, "removed": 2, "added": []}, [3]),
-        ([1], {"op": "list", "index": 1, "removed": 0, "added": [2, 3]}, [1, 2, 3]),
-        (None, {"op": "list", "index": 0, "removed": 0, "added": [1]}, [1]),
-        # dict: set and removed in one change; a key both removed and set keeps the new value
-        ({"a": 1, "b": 2}, {"op": "dict", "set": {"c": 3, "a": 0}, "removed": ["b"]}, {"a": 0, "c": 3}),
-        ({"a": 1}, {"op": "dict", "set": {}, "removed": ["zz"]}, {"a": 1}),
-        (None, {"op": "dict", "set": {"k": [1]}, "removed": []}, {"k": [1]}),
-        # set_items: a set travels as a sorted list, whatever order the change lists its members in
-        (["b", "d"], {"op": "set_items", "added": ["c", "a"], "removed": ["d"]}, ["a", "b", "c"]),
-        (["a"], {"op": "set_items", "added": ["a"], "removed": []}, ["a"]),
-        (None, {"op": "set_items", "added": [2, 1], "removed": []}, [1, 2]),
-        # a set of tuples travels as a sorted list of arrays, which Python cannot put in a set
-        ([[0, 1], [2, 3]], {"op": "set_items", "added": [[1, 1]], "removed": [[2, 3]]}, [[0, 1], [1, 1]]),
-        # set: the whole value
-        ([1, 2], {"op": "set", "value": []}, []),
-        (None, {"op": "set", "value": {"x": None}}, {"x": None}),
-    ],
-)
-def test_every_change_kind(before: Any, message: dict[str, Any], after: Any) -> None:
-    values: dict[str, Any] = {} if before is None else {"t": before}
-    apply_change(values, {"type": "trait_change", "trait": "t", **message})
-    assert values == {"t": after}
+#: Change vectors shared with the page's own change application (tests/gateway/test_page_changes.py).
+CHANGES = json.loads((Path(__file__).parent / "changes.json").read_text())
+
+
+@pytest.mark.parametrize("case", CHANGES, ids=[case["why"] for case in CHANGES])
+def test_every_change_kind(case: dict[str, Any]) -> None:
+    values: dict[str, Any] = {} if case["before"] is None else {"t": case["before"]}
+    apply_change(values, {"type": "trait_change", "trait": "t", **case["change"]})
+    assert values == {"t": case["after"]}
 
 
 def test_containers_are_changed_in_place_and_never_shared_with_the_message() -> None:
