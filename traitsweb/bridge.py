@@ -28,7 +28,7 @@ from traits.observation.events import (
     TraitChangeEvent,
 )
 
-from .schema import describe, model_schema
+from .schema import model_schema
 
 __all__ = ["BoundedStr", "Bridge", "BridgeError", "SessionHandler", "SharedModel", "encode_value"]
 
@@ -137,8 +137,8 @@ class Bridge:
         self.exposed = sorted(model.trait_names(exposed=True))
         self._decoders = {n: _decoder(model.trait(n).handler) for n in self.exposed}
         client_traits: dict[str, CTrait] = type(model).handler_class.class_traits(client=True)
-        self.writable = {name: describe(ctrait) for name, ctrait in client_traits.items()}
         self.schema = model_schema({n: model.trait(n) for n in self.exposed}, client_traits)
+        self.writable = {name: self.schema["properties"][name] for name in client_traits}
         for name in self.exposed:
             model.observe(self._on_set, name)
             if isinstance(model.trait(name).handler, (List, Dict, Set)):

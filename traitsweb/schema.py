@@ -8,6 +8,7 @@ A trait type this module does not know is ``{}``: any JSON.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -29,6 +30,8 @@ from traits.api import (
 from traits.ctrait import CTrait
 
 __all__ = ["describe", "model_schema", "range_bounds"]
+
+log = logging.getLogger(__name__)
 
 Schema = dict[str, Any]
 
@@ -69,12 +72,22 @@ def model_schema(exposed: dict[str, CTrait], writable: dict[str, CTrait]) -> Sch
     properties: dict[str, Schema] = {}
     for name in sorted(set(exposed) | set(writable)):
         if name in writable:
-            properties[name] = describe(writable[name])
+            properties[name] = _describe_or_any(name, writable[name])
             if name not in exposed:
                 properties[name]["writeOnly"] = True
         else:
-            properties[name] = {**describe(exposed[name]), "readOnly": True}
+            properties[name] = {**_describe_or_any(name, exposed[name]), "readOnly": True}
     return {"type": "object", "properties": properties}
+
+
+def _describe_or_any(name: str, trait: CTrait) -> Schema:
+    """A trait type whose attributes do not read as documented is any JSON: a model never fails to serve for it."""
+    try:
+        return describe(trait)
+    except Exception:
+        log.warning("cannot describe trait %r (%s): published as any JSON", name, type(trait.handler).__name__,
+                    exc_info=True)
+        return {}
 
 
 def _type_schema(handler: Any, depth: int) -> Schema:

@@ -31,8 +31,8 @@ def test_chat_exposes_state_and_writable_schema() -> None:
     bridge, _ = bridged(create())
     assert bridge.exposed == ["average_rating", "connection_ratings", "messages", "participants"]
     assert bridge.writable == {
-        "entry_field": {"type": "string", "maxLength": 2000, "minLength": 1, "default": ""},
-        "rating_selector": {"type": "integer", "minimum": 1, "maximum": 5, "default": 3},
+        "entry_field": {"type": "string", "maxLength": 2000, "minLength": 1, "default": "", "writeOnly": True},
+        "rating_selector": {"type": "integer", "minimum": 1, "maximum": 5, "default": 3, "writeOnly": True},
     }
     message = {"type": "object", "properties": {"text": {"type": "string"}, "time": {"type": "number"},
                                                 "user": {"type": "string"}}}
@@ -43,8 +43,8 @@ def test_chat_exposes_state_and_writable_schema() -> None:
             "connection_ratings": {"type": "object", "additionalProperties": {"type": "integer"}, "readOnly": True},
             "messages": {"type": "array", "items": message, "readOnly": True},
             "participants": {"type": "object", "additionalProperties": {"type": "string"}, "readOnly": True},
-            "entry_field": {**bridge.writable["entry_field"], "writeOnly": True},
-            "rating_selector": {**bridge.writable["rating_selector"], "writeOnly": True},
+            "entry_field": bridge.writable["entry_field"],
+            "rating_selector": bridge.writable["rating_selector"],
         },
     }
 
@@ -145,8 +145,8 @@ def test_a_second_model_needs_no_change_to_the_bridge() -> None:
     bridge, out = bridged(create_counter())
     assert bridge.exposed == ["colours", "history", "participants", "total"]
     assert bridge.writable == {
-        "increment": {"type": "integer", "minimum": -10, "maximum": 10, "default": 0},
-        "colour": {"enum": ["red", "green", "blue"], "default": "red"},
+        "increment": {"type": "integer", "minimum": -10, "maximum": 10, "default": 0, "writeOnly": True},
+        "colour": {"enum": ["red", "green", "blue"], "default": "red", "writeOnly": True},
     }
     assert bridge.schema["properties"]["colours"] == {
         "type": "array", "items": {"type": "string"}, "uniqueItems": True, "readOnly": True}

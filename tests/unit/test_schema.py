@@ -203,3 +203,17 @@ def test_the_snapshot_schema_covers_exposed_and_writable_traits() -> None:
     }
     assert set(bridge.writable) == {"anything", "mode", "setpoint"}
     protocol.encode(bridge.schema)  # the snapshot can carry it
+
+
+def test_a_trait_that_cannot_be_described_is_any_json_not_a_crash(monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    import traitsweb.schema as schema_module
+
+    def fail(handler: Any, depth: int) -> dict[str, Any]:
+        raise AttributeError("a Traits update renamed something")
+
+    monkeypatch.setattr(schema_module, "_type_schema", fail)
+    bridge = Bridge(Gadget(), lambda change: None)
+    assert bridge.schema["properties"]["reading"] == {"readOnly": True}
+    assert bridge.schema["properties"]["setpoint"] == {"writeOnly": True}
+    assert "cannot describe trait 'reading'" in caplog.text
