@@ -52,11 +52,6 @@ class DesktopModel(HasStrictTraits):
         """The whole exposed state as plain JSON (read-only by convention)."""
         return self._state.values
 
-    @property
-    def schema(self) -> dict[str, Any]:
-        """The last snapshot's schema of every exposed and writable trait (see docs/protocol.md)."""
-        return self._state.schema
-
     def apply(self, message: dict[str, Any]) -> Outcome:
         """Apply one out message (or a snapshot reply) in order; see :class:`Outcome`."""
         outcome = self._state.apply(message)

@@ -63,7 +63,7 @@ def _same_state(desktop: DesktopModel, model: Model) -> None:
     assert desktop.values == state
 
 
-def test_snapshot_then_stream_keeps_the_mirror_equal_to_the_model() -> None:
+def test_snapshot_then_stream_keeps_the_desktop_model_equal_to_the_model() -> None:
     model = Model()
     model.bridge.login(ALICE, "alice")
     model.bridge.write(ALICE, "entry_field", "before the desktop came")
@@ -258,7 +258,7 @@ def test_participant_logs_in_and_writes_only_once_it_is_seen(settings: DesktopSe
     assert not link.joined and client.kinds()[-1] == "login"
 
 
-def test_plot_data_follow_the_mirror() -> None:
+def test_plot_data_follow_the_desktop_model() -> None:
     model = Model()
     now = [1000.0]
     desktop = DesktopModel()
