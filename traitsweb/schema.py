@@ -107,7 +107,7 @@ def _type_schema(handler: Any, depth: int) -> Schema:
     if isinstance(handler, (BaseStr, String)):
         return _string_schema(handler)
     if isinstance(handler, (List, Set)):
-        schema: Schema = {"type": "array", "items": describe_items(handler.item_trait, depth)}
+        schema: Schema = {"type": "array", "items": _describe_items(handler.item_trait, depth)}
         if isinstance(handler, Set):
             schema["uniqueItems"] = True
         else:
@@ -117,13 +117,13 @@ def _type_schema(handler: Any, depth: int) -> Schema:
                 schema["maxItems"] = handler.maxlen
         return schema
     if isinstance(handler, Dict):
-        return {"type": "object", "additionalProperties": describe_items(handler.value_trait, depth)}
+        return {"type": "object", "additionalProperties": _describe_items(handler.value_trait, depth)}
     if isinstance(handler, Instance) and isinstance(handler.klass, type) and issubclass(handler.klass, HasTraits):
         return _object_schema(handler.klass, depth)
     return {}
 
 
-def describe_items(trait: CTrait | None, depth: int) -> Schema:
+def _describe_items(trait: CTrait | None, depth: int) -> Schema:
     """The schema of a container's items (no default: items have none)."""
     if trait is None:
         return {}
@@ -158,7 +158,7 @@ def _string_schema(handler: BaseStr | String) -> Schema:
 def _object_schema(klass: type[HasTraits], depth: int) -> Schema:
     """A HasTraits value as :func:`~traitsweb.bridge.encode_value` encodes it: its copyable traits."""
     traits = klass.class_traits(type=lambda kind: kind != "event", transient=lambda flag: flag is not True)
-    return {"type": "object", "properties": {name: describe_items(traits[name], depth) for name in sorted(traits)}}
+    return {"type": "object", "properties": {name: _describe_items(traits[name], depth) for name in sorted(traits)}}
 
 
 def _is_json_scalar(value: Any) -> bool:
