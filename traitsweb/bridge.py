@@ -19,30 +19,16 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from traits.api import (
-    BaseFloat,
-    BaseInt,
-    BaseRange,
-    BaseStr,
-    Bool,
-    Dict,
-    Enum,
-    Float,
-    HasTraits,
-    Instance,
-    Int,
-    List,
-    Set,
-    Str,
-    String,
-    TraitError,
-)
+from traits.api import BaseStr, Dict, HasTraits, Instance, List, Set, Str, TraitError
+from traits.ctrait import CTrait
 from traits.observation.events import (
     DictChangeEvent,
     ListChangeEvent,
     SetChangeEvent,
     TraitChangeEvent,
 )
+
+from .schema import model_schema
 
 __all__ = ["BoundedStr", "Bridge", "BridgeError", "SessionHandler", "SharedModel", "encode_value"]
 
@@ -134,35 +120,13 @@ def _decoder(trait_type: Any) -> Callable[[Any], Any]:
     return lambda data: data
 
 
-def _schema(trait_type: Any) -> dict[str, Any]:
-    """A JSON-schema-like description of what a writable trait accepts."""
-    if isinstance(trait_type, BaseRange):
-        low, high = trait_type._low, trait_type._high
-        kind = "integer" if isinstance(low, int) and isinstance(high, int) else "number"
-        return {"type": kind, "minimum": low, "maximum": high}
-    if isinstance(trait_type, Enum):
-        return {"enum": list(trait_type.values)}
-    if isinstance(trait_type, (BaseStr, String)):
-        schema: dict[str, Any] = {"type": "string"}
-        if getattr(trait_type, "maxlen", 1 << 62) < (1 << 62):
-            schema["maxLength"] = trait_type.maxlen
-        if getattr(trait_type, "minlen", 0):
-            schema["minLength"] = trait_type.minlen
-        return schema
-    if isinstance(trait_type, Bool):
-        return {"type": "boolean"}
-    if isinstance(trait_type, (BaseInt, Int)):
-        return {"type": "integer"}
-    if isinstance(trait_type, (BaseFloat, Float)):
-        return {"type": "number"}
-    return {}
-
-
 class Bridge:
     """Observes a :class:`SharedModel` and drives it on behalf of clients.
 
     ``emit`` is called synchronously with each ``trait_change`` dict (no
-    ``epoch``/``seq``: the caller numbers them).
+    ``epoch``/``seq``: the caller numbers them). :attr:`schema` describes the
+    exposed and writable traits for the snapshot; :attr:`writable` maps each
+    client-writable trait to its own schema.
     """
 
     def __init__(self, model: SharedModel, emit: Callable[[Change], None]) -> None:
@@ -172,11 +136,9 @@ class Bridge:
         self.handlers: dict[str, SessionHandler] = {}
         self.exposed = sorted(model.trait_names(exposed=True))
         self._decoders = {n: _decoder(model.trait(n).handler) for n in self.exposed}
-        handler_class = type(model).handler_class
-        self.writable = {
-            name: _schema(ctrait.handler)
-            for name, ctrait in handler_class.class_traits(client=True).items()
-        }
+        client_traits: dict[str, CTrait] = type(model).handler_class.class_traits(client=True)
+        self.schema = model_schema({n: model.trait(n) for n in self.exposed}, client_traits)
+        self.writable = {name: self.schema["properties"][name] for name in client_traits}
         for name in self.exposed:
             model.observe(self._on_set, name)
             if isinstance(model.trait(name).handler, (List, Dict, Set)):
@@ -229,8 +191,8 @@ class Bridge:
             raise BridgeError("not_writable", f"{trait!r} is not a trait clients may set")
         try:
             setattr(handler, trait, value)
-        except TraitError as exc:
-            raise BridgeError("invalid_value", _short(exc)) from None
+        except TraitError:
+            raise BridgeError("invalid_value", f"must be {_accepted(handler, trait, value)}") from None
 
     def _new_handler(self, session: str) -> SessionHandler:
         return type(self.model).handler_class(model=self.model, session=session)
@@ -275,10 +237,9 @@ class Bridge:
         raise LookupError("item change on a container that is not exposed")
 
 
-def _short(exc: TraitError) -> str:
-    text = str(exc)
-    marker = "but a value of"
-    if marker in text:  # "The 'x' trait of a Y instance must be Z, but a value of ..."
-        head = text.split(marker)[0].rstrip(", ")
-        return head.split(" instance ", 1)[-1] if " instance " in head else head
-    return text
+def _accepted(handler: HasTraits, trait: str, value: Any) -> str:
+    """What ``trait`` accepts, in Traits' own words (the trait's description, not the error's text)."""
+    try:
+        return str(handler.trait(trait).full_info(handler, trait, value))
+    except Exception:  # a handler's full_info may evaluate dynamic bounds; the refusal stands regardless
+        return "a value this trait accepts"

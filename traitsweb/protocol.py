@@ -207,30 +207,79 @@ def check_value(schema: dict[str, Any], value: Any) -> str | None:
 
     Returns ``None`` when the value fits, else a sentence saying why not. The
     model's own Traits validation stays the authority; this lets a gateway
-    answer at once instead of after a round trip.
+    answer at once instead of after a round trip. Only the keywords the model
+    publishes are checked (see docs/protocol.md); ``{}`` accepts any JSON.
     """
+    problem = _check_type(schema, value)
+    if problem is None and "enum" in schema and value not in schema["enum"]:
+        problem = f"must be one of {schema['enum']}"
+    return problem
+
+
+def _check_type(schema: dict[str, Any], value: Any) -> str | None:
     kind = schema.get("type")
     if kind == "string":
-        if not isinstance(value, str):
-            return "must be a string"
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            return f"must be at most {schema['maxLength']} characters"
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            return "must not be empty" if schema["minLength"] == 1 else f"must be at least {schema['minLength']} characters"
-    elif kind == "integer":
-        if isinstance(value, bool) or not isinstance(value, int):
-            return "must be an integer"
-    elif kind == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return "must be a number"
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            return "must be true or false"
-    if "enum" in schema and value not in schema["enum"]:
-        return f"must be one of {schema['enum']}"
+        return _check_string(schema, value)
     if kind in ("integer", "number"):
-        if "minimum" in schema and value < schema["minimum"]:
-            return f"must be at least {schema['minimum']}"
-        if "maximum" in schema and value > schema["maximum"]:
-            return f"must be at most {schema['maximum']}"
+        return _check_number(schema, value)
+    if kind == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind == "array":
+        return _check_array(schema, value)
+    if kind == "object":
+        return _check_object(schema, value)
+    return None
+
+
+def _check_string(schema: dict[str, Any], value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a string"
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        return f"must be at most {schema['maxLength']} characters"
+    if "minLength" in schema and len(value) < schema["minLength"]:
+        return "must not be empty" if schema["minLength"] == 1 else f"must be at least {schema['minLength']} characters"
+    return None
+
+
+def _check_number(schema: dict[str, Any], value: Any) -> str | None:
+    if schema["type"] == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+        return "must be an integer"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "must be a number"
+    if "minimum" in schema and value < schema["minimum"]:
+        return f"must be at least {schema['minimum']}"
+    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+        return f"must be more than {schema['exclusiveMinimum']}"
+    if "maximum" in schema and value > schema["maximum"]:
+        return f"must be at most {schema['maximum']}"
+    if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
+        return f"must be less than {schema['exclusiveMaximum']}"
+    return None
+
+
+def _check_array(schema: dict[str, Any], value: Any) -> str | None:
+    if not isinstance(value, list):
+        return "must be an array"
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        return f"must have at least {schema['minItems']} items"
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        return f"must have at most {schema['maxItems']} items"
+    items = schema.get("items", {})
+    for index, item in enumerate(value):
+        problem = check_value(items, item)
+        if problem:
+            return f"item {index} {problem}"
+    if schema.get("uniqueItems") and any(item in value[:index] for index, item in enumerate(value)):
+        return "must not repeat an item"
+    return None
+
+
+def _check_object(schema: dict[str, Any], value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "must be an object"
+    values = schema.get("additionalProperties", {})
+    for key, item in value.items():
+        problem = check_value(schema.get("properties", {}).get(key, values), item)
+        if problem:
+            return f"item {key[:64]!r} {problem}"
     return None

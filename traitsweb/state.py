@@ -9,7 +9,9 @@ The model publishes one ``trait_change`` per change, in four shapes (``op``):
 * ``set_items``: items of a set: ``{"op": "set_items", "added": [...], "removed": [...]}``
   (a set travels as a sorted list).
 
-:class:`Mirror` keeps a copy of the state at ``(epoch, seq)`` and tells its
+:func:`apply_change` is the one implementation of these four shapes; it copies
+what it stores, so a state never shares containers with a message or another
+state. :class:`State` keeps the values at ``(epoch, seq)`` and tells its
 owner when it needs a snapshot. Gateways and the desktop both keep one.
 """
 
@@ -17,31 +19,37 @@ from __future__ import annotations
 
 import copy
 import enum
+from collections.abc import MutableMapping
 from typing import Any
 
-__all__ = ["Mirror", "Outcome", "apply_change"]
+__all__ = ["Outcome", "State", "apply_change", "writable_traits"]
 
 
-def apply_change(state: dict[str, Any], change: dict[str, Any]) -> None:
-    """Apply one ``trait_change`` message to ``state`` in place."""
+def apply_change(values: MutableMapping[str, Any], change: dict[str, Any]) -> None:
+    """Apply one ``trait_change`` message to ``values`` (trait name -> value) in place.
+
+    Lists and dicts already in ``values`` are changed in place (so a
+    ``HasTraits`` view of them sees item events), never replaced; whatever is
+    stored is a copy of the message's data.
+    """
     trait = change["trait"]
     op = change["op"]
     if op == "set":
-        state[trait] = copy.deepcopy(change["value"])
+        values[trait] = copy.deepcopy(change["value"])
     elif op == "list":
-        items = state.setdefault(trait, [])
+        items = values.setdefault(trait, [])
         index = change["index"]
         items[index : index + change["removed"]] = copy.deepcopy(change["added"])
     elif op == "dict":
-        items = state.setdefault(trait, {})
+        items = values.setdefault(trait, {})
         for key in change.get("removed", ()):
             items.pop(key, None)
         items.update(copy.deepcopy(change.get("set", {})))
     elif op == "set_items":
-        members = set(state.get(trait, ()))
-        members.difference_update(change.get("removed", ()))
-        members.update(change.get("added", ()))
-        state[trait] = sorted(members)
+        removed = change.get("removed", [])  # a list, not a set: items may be JSON arrays
+        members = [m for m in values.get(trait, ()) if m not in removed]
+        members.extend(m for m in change.get("added", ()) if m not in members)
+        values[trait] = sorted(members)
     else:
         raise ValueError(f"unknown change op {op!r}")
 
@@ -53,19 +61,22 @@ class Outcome(enum.Enum):
     RESET = "reset"  #: a snapshot replaced the state
 
 
-class Mirror:
-    """A local copy of the model's state, kept at ``(epoch, seq)``.
+class State:
+    """The model's exposed state as plain JSON, kept at ``(epoch, seq)``.
 
-    Feed it every out message (:meth:`feed`) and every snapshot
+    Hand it every out message (:meth:`apply`) and every snapshot
     (:meth:`load`). Until the first snapshot it is not ``ready`` and every
-    stream message is a gap.
+    stream message is a gap. :attr:`schema` is the snapshot's schema (see
+    ``docs/protocol.md``); :attr:`writable` maps each trait a client may write
+    to its schema.
     """
 
     def __init__(self) -> None:
         self.epoch: str | None = None
         self.seq: int = -1
-        self.state: dict[str, Any] = {}
+        self.values: dict[str, Any] = {}
         self.schema: dict[str, Any] = {}
+        self.writable: dict[str, dict[str, Any]] = {}
 
     @property
     def ready(self) -> bool:
@@ -77,11 +88,12 @@ class Mirror:
             return Outcome.STALE
         self.epoch = snapshot["epoch"]
         self.seq = snapshot["seq"]
-        self.state = copy.deepcopy(snapshot["state"])
-        self.schema = snapshot.get("schema", {})
+        self.values = copy.deepcopy(snapshot["state"])
+        self.schema = copy.deepcopy(snapshot.get("schema", {}))
+        self.writable = writable_traits(self.schema)
         return Outcome.RESET
 
-    def feed(self, message: dict[str, Any]) -> Outcome:
+    def apply(self, message: dict[str, Any]) -> Outcome:
         """Apply one out message in stream order."""
         if message["type"] == "snapshot":
             return self.load(message)
@@ -92,6 +104,12 @@ class Mirror:
         if message["seq"] != self.seq + 1:
             return Outcome.GAP
         if message["type"] == "trait_change":
-            apply_change(self.state, message)
+            apply_change(self.values, message)
         self.seq = message["seq"]
         return Outcome.APPLIED
+
+
+def writable_traits(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The properties of a snapshot's schema that a client may write (those not ``readOnly``)."""
+    properties = schema.get("properties", {})
+    return {name: prop for name, prop in properties.items() if not prop.get("readOnly", False)}

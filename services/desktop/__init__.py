@@ -4,7 +4,7 @@
 Chaco plots to PNG files. Modules:
 
 * ``config``: :class:`DesktopSettings` (``TRAITSWEB_*`` variables);
-* ``mirror``: :class:`StateMirror`, a ``HasTraits`` copy of the model's state (no I/O, no GUI);
+* ``model``: :class:`DesktopModel`, a ``HasTraits`` copy of the shared model's state (no I/O, no GUI);
 * ``link``: :class:`Link`, the STOMP side: snapshot, out stream, re-snapshots, writes;
 * ``plotdata``: :class:`ChatPlotData`, the arrays behind the plots;
 * ``plots``: the Chaco plot components built on those arrays;

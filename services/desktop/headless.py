@@ -41,7 +41,7 @@ class SnapshotWriter:
         folder.mkdir(parents=True, exist_ok=True)
 
     def write(self) -> Path:
-        mirror = self.plots.data.mirror
+        model = self.plots.data.model
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         path = self.folder / f"desktop-{stamp}.png"
         render_png(self.plots.component, path, self.size)
@@ -49,7 +49,7 @@ class SnapshotWriter:
         tmp = self.folder / f".latest.png.{os.getpid()}.tmp"
         shutil.copyfile(path, tmp)
         os.replace(tmp, latest)
-        info = {"file": path.name, "epoch": mirror.epoch if mirror else "", "seq": mirror.seq if mirror else -1,
+        info = {"file": path.name, "epoch": model.epoch if model else "", "seq": model.seq if model else -1,
                 "time": time.time()}
         tmp = self.folder / f".latest.json.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(info))
@@ -65,13 +65,13 @@ class SnapshotWriter:
 
 def run(link: Link, settings: DesktopSettings, stop: threading.Event) -> None:
     """Apply messages as they come and write a snapshot every interval, until ``stop``."""
-    data = ChatPlotData(mirror=link.mirror, bucket_seconds=settings.bucket_seconds, buckets=settings.buckets)
+    data = ChatPlotData(model=link.model, bucket_seconds=settings.bucket_seconds, buckets=settings.buckets)
     writer = SnapshotWriter(ChatPlots(data), settings.snapshot_dir, keep=settings.snapshot_keep)
     next_shot = time.monotonic()
     ready_logged = False
     while not stop.is_set():
         link.drain(timeout=max(0.01, min(0.5, next_shot - time.monotonic())))
-        if time.monotonic() < next_shot or not link.mirror.ready:
+        if time.monotonic() < next_shot or not link.model.ready:
             continue
         next_shot = time.monotonic() + settings.snapshot_interval
         if data.refresh() or not ready_logged:
@@ -79,4 +79,4 @@ def run(link: Link, settings: DesktopSettings, stop: threading.Event) -> None:
             if not ready_logged:
                 ready_logged = True
                 log.info("desktop ready: headless, writing %s every %.1f s", settings.snapshot_dir, settings.snapshot_interval)
-            log.debug("wrote %s (seq %d)", path.name, link.mirror.seq)
+            log.debug("wrote %s (seq %d)", path.name, link.model.seq)

@@ -3,14 +3,14 @@
 stomp.py calls back on its receiver thread, so the callbacks here only put
 events in an inbox. The owner thread (the window's timer, the headless loop,
 a test) calls :meth:`Link.drain`, which applies them to the
-:class:`~services.desktop.mirror.StateMirror` on *its* thread: traits change,
+:class:`~services.desktop.model.DesktopModel` on *its* thread: traits change,
 and plots redraw, only there. Under a flood one drain applies many messages
 and the plots redraw once.
 
 Keeping in step: subscribe to the out topic, then ask for a snapshot
 (``snapshot_request`` with ``reply-to: /temp-queue/...``). Stream messages
 that arrive while a snapshot is awaited are held and replayed after it (the
-mirror skips those the snapshot already covers). A gap in ``epoch``/``seq``,
+desktop model skips those the snapshot already covers). A gap in ``epoch``/``seq``,
 or a reconnect (the topic queue died with the old connection), asks again.
 
 As a participant (the window), the desktop logs in with its own session id,
@@ -34,7 +34,7 @@ from traitsweb import protocol
 from traitsweb.broker import BrokerUnavailable
 
 from .config import DesktopSettings
-from .mirror import Outcome, StateMirror
+from .model import DesktopModel, Outcome
 
 __all__ = ["Link"]
 
@@ -47,9 +47,9 @@ _SNAPSHOT_RETRY = 10.0
 
 
 class Link(HasStrictTraits):
-    """Feeds a :class:`StateMirror` from the broker; ``participant=True`` also logs in and writes."""
+    """Feeds a :class:`DesktopModel` from the broker; ``participant=True`` also logs in and writes."""
 
-    mirror = Instance(StateMirror, ())
+    model = Instance(DesktopModel, ())
     settings = Instance(DesktopSettings)
     #: log in as a participant (the window) or only watch (headless)
     participant = Bool(False)
@@ -59,9 +59,9 @@ class Link(HasStrictTraits):
 
     #: the broker connection is up
     connected = Bool(False)
-    #: the mirror is in step with the model (not waiting for a snapshot)
+    #: :attr:`model` is in step with the shared model (not waiting for a snapshot)
     synced = Bool(False)
-    #: our participant is in the mirror: writes are welcome now
+    #: our participant is in :attr:`model`'s participants: writes are welcome now
     joined = Bool(False)
     #: the last error the model addressed to us, or a failed send
     last_error = Str()
@@ -168,7 +168,7 @@ class Link(HasStrictTraits):
         held, self._held = self._held, []
         self._awaiting = False
         self.synced = True
-        if self.mirror.apply(message) is Outcome.RESET:
+        if self.model.apply(message) is Outcome.RESET:
             log.info("snapshot loaded: epoch %s seq %d", message["epoch"], message["seq"])
         for item in held:
             if self._awaiting:  # a gap among the held ones: asked again
@@ -178,7 +178,7 @@ class Link(HasStrictTraits):
         self._update_joined()
 
     def _on_stream(self, message: dict[str, Any]) -> None:
-        outcome = self.mirror.apply(message)
+        outcome = self.model.apply(message)
         if outcome is Outcome.APPLIED:
             self.applied += 1
             if message["type"] == "error" and message.get("to") == self.session:
@@ -189,11 +189,11 @@ class Link(HasStrictTraits):
             self._update_joined()
         elif outcome is Outcome.GAP:
             log.info("gap in the out stream (have %s/%d, got %s/%d): re-snapshot",
-                     self.mirror.epoch, self.mirror.seq, message["epoch"], message["seq"])
+                     self.model.epoch, self.model.seq, message["epoch"], message["seq"])
             self.request_snapshot()
 
     def _update_joined(self) -> None:
-        joined = self.participant and self.session in self.mirror.participants
+        joined = self.participant and self.session in self.model.participants
         if self.joined and not joined and self.connected:
             log.info("our session was logged out; logging in again")
             self.login()
@@ -237,7 +237,7 @@ class Link(HasStrictTraits):
         if not self.joined:
             self.last_error = "not joined yet: waiting for the model to show our login"
             return False
-        schema = self.mirror.schema.get(trait)
+        schema = self.model.writable.get(trait)
         problem = protocol.check_value(schema, value) if schema else None
         if problem:
             self.last_error = f"{trait} {problem}"

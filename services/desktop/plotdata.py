@@ -1,6 +1,6 @@
-"""The arrays behind the desktop's plots, computed from a :class:`StateMirror`.
+"""The arrays behind the desktop's plots, computed from a :class:`DesktopModel`.
 
-Listeners on the mirror only mark what changed; :meth:`ChatPlotData.refresh`
+Listeners on the model only mark what changed; :meth:`ChatPlotData.refresh`
 (called by the owner after a batch of messages, and on a timer because time
 moves) recomputes the arrays and hands them to the ``ArrayPlotData`` the
 Chaco plots draw from. So a flood of messages costs one recomputation per
@@ -26,7 +26,7 @@ import numpy as np
 from chaco.array_plot_data import ArrayPlotData
 from traits.api import Array, Bool, Callable, Float, HasStrictTraits, Instance, Int, List, Str, observe
 
-from .mirror import StateMirror
+from .model import DesktopModel
 
 __all__ = ["ChatPlotData", "RATING_LEVELS"]
 
@@ -34,7 +34,7 @@ RATING_LEVELS = np.arange(1, 6, dtype=float)
 
 
 class ChatPlotData(HasStrictTraits):
-    mirror = Instance(StateMirror)
+    model = Instance(DesktopModel)
     clock = Callable(time.time)
     bucket_seconds = Float(10.0)
     buckets = Int(30)
@@ -61,24 +61,24 @@ class ChatPlotData(HasStrictTraits):
     _average_times = List(Float)
     _average_values = List(Float)
 
-    @observe("mirror:connection_ratings.items, mirror:participants.items, mirror:connection_ratings, mirror:participants")
+    @observe("model:connection_ratings.items, model:participants.items, model:connection_ratings, model:participants")
     def _mark_ratings(self, event: Any) -> None:
         self._ratings_dirty = True
 
-    @observe("mirror:messages.items, mirror:messages")
+    @observe("model:messages.items, model:messages")
     def _mark_messages(self, event: Any) -> None:
         self._messages_dirty = True
 
-    @observe("mirror:average_rating, mirror:ready")
+    @observe("model:average_rating, model:ready")
     def _record_average(self, event: Any) -> None:
-        if self.mirror is None or not self.mirror.ready:
+        if self.model is None or not self.model.ready:
             return
         now = self.clock()
         if self._average_times and now <= self._average_times[-1]:
-            self._average_values[-1] = self.mirror.average_rating
+            self._average_values[-1] = self.model.average_rating
         else:
             self._average_times.append(now)
-            self._average_values.append(self.mirror.average_rating)
+            self._average_values.append(self.model.average_rating)
         self._messages_dirty = True
 
     def _plot_data_default(self) -> ArrayPlotData:
@@ -111,8 +111,8 @@ class ChatPlotData(HasStrictTraits):
         return changed
 
     def _compute_ratings(self) -> None:
-        ratings = dict(self.mirror.connection_ratings) if self.mirror else {}
-        participants = dict(self.mirror.participants) if self.mirror else {}
+        ratings = dict(self.model.connection_ratings) if self.model else {}
+        participants = dict(self.model.participants) if self.model else {}
         counts = np.zeros(5)
         for value in ratings.values():
             if 1 <= value <= 5:
@@ -136,7 +136,7 @@ class ChatPlotData(HasStrictTraits):
         ends = last_end - width * np.arange(count - 1, -1, -1)
         start = ends[0] - width
         per_bucket = np.zeros(count)
-        for message in reversed(self.mirror.messages if self.mirror else []):
+        for message in reversed(self.model.messages if self.model else []):
             when = float(message.get("time", 0.0))
             if when < start:
                 break  # messages are in time order: the rest are older

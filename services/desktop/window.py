@@ -64,7 +64,7 @@ class DesktopWindow(HasStrictTraits):
     _ready_logged = Bool(False)
 
     def __init__(self, link: Link, settings: DesktopSettings, **traits: Any) -> None:
-        data = ChatPlotData(mirror=link.mirror, bucket_seconds=settings.bucket_seconds, buckets=settings.buckets)
+        data = ChatPlotData(model=link.model, bucket_seconds=settings.bucket_seconds, buckets=settings.buckets)
         plots = ChatPlots(data)
         super().__init__(link=link, settings=settings, data=data, plots=plots, component=plots.component, **traits)
 
@@ -82,27 +82,27 @@ class DesktopWindow(HasStrictTraits):
         """Apply what arrived (waiting up to ``timeout`` s for it) and refresh the views."""
         handled = self.link.drain(timeout)
         self.data.refresh()
-        mirror = self.link.mirror
-        shown = (mirror.epoch, mirror.seq, mirror.snapshots)
+        model = self.link.model
+        shown = (model.epoch, model.seq, model.snapshots)
         if shown != self._shown_seq:
             self._shown_seq = shown
             self._show_lists()
         self.joined = self.link.joined
         self._show_status()
-        if mirror.ready and not self._ready_logged:
+        if model.ready and not self._ready_logged:
             self._ready_logged = True
-            log.info("desktop ready: window showing epoch %s seq %d", mirror.epoch, mirror.seq)
+            log.info("desktop ready: window showing epoch %s seq %d", model.epoch, model.seq)
         return handled
 
     def _show_lists(self) -> None:
-        mirror = self.link.mirror
-        ratings = mirror.connection_ratings
+        model = self.link.model
+        ratings = model.connection_ratings
         me = self.link.session
         self.participants = [
             f"{name}{' (you)' if session == me else ''}  {'★' * ratings.get(session, 0)}"
-            for session, name in sorted(mirror.participants.items(), key=lambda item: (item[1], item[0]))
+            for session, name in sorted(model.participants.items(), key=lambda item: (item[1], item[0]))
         ]
-        recent = mirror.messages[-self.settings.latest_messages :]
+        recent = model.messages[-self.settings.latest_messages :]
         self.latest = [
             (time.strftime("%H:%M:%S", time.localtime(m.get("time", 0))), str(m.get("user", "")), str(m.get("text", "")))
             for m in reversed(recent)
@@ -115,17 +115,17 @@ class DesktopWindow(HasStrictTraits):
                 self._syncing = False
 
     def _show_status(self) -> None:
-        link, mirror = self.link, self.link.mirror
+        link, model = self.link, self.link.model
         if not link.connected:
             text = "broker: disconnected, reconnecting…"
-        elif not mirror.ready:
+        elif not model.ready:
             text = "broker: connected, waiting for the model's snapshot…"
         elif not link.synced:
-            text = f"broker: connected · catching up with the model (have seq {mirror.seq})…"
+            text = f"broker: connected · catching up with the model (have seq {model.seq})…"
         else:
             who = f"you are {link.name}" if link.joined else "joining…"
-            text = (f"broker: connected · {who} · {len(mirror.participants)} participants · "
-                    f"average rating {mirror.average_rating:.2f} · seq {mirror.seq}")
+            text = (f"broker: connected · {who} · {len(model.participants)} participants · "
+                    f"average rating {model.average_rating:.2f} · seq {model.seq}")
         if link.last_error:
             text += f" · {link.last_error}"
         self.status = text

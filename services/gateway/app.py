@@ -121,7 +121,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         ok = current is not None and current.ready
         body = {"status": "ready" if ok else "not_ready"}
         if current is not None and current.hub.ready:
-            body |= {"epoch": current.hub.mirror.epoch, "seq": current.hub.mirror.seq}
+            body |= {"epoch": current.hub.state.epoch, "seq": current.hub.state.seq}
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
@@ -156,7 +156,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             raise ApiError(503, "model_unavailable", "the model did not confirm the log-in in time; try again",
                            headers={"Retry-After": "2"})
         response = JSONResponse({"session": token, "id": session.id, "name": name,
-                                 "epoch": hub.mirror.epoch, "seq": hub.mirror.seq})
+                                 "epoch": hub.state.epoch, "seq": hub.state.seq})
         response.set_cookie(COOKIE, token, max_age=int(settings.token_ttl), httponly=True, samesite="strict",
                             secure=auth.own_origin(request.headers, request.url.scheme).startswith("https"), path="/")
         return response

@@ -132,7 +132,7 @@ class HotPaths:
         ):
             raise ApiError(400, "bad_request",
                            'the body must be {"trait": "<name>", "value": <JSON>, "msg_id": "<optional, 1-31 of A-Za-z0-9_->"}')
-        schema = self._ready_hub().mirror.schema.get(body["trait"])
+        schema = self._ready_hub().state.writable.get(body["trait"])
         if schema is None:
             raise ApiError(403, "not_writable", f"{body['trait'][:64]!r} is not a trait clients may set")
         problem = protocol.check_value(schema, body["value"])

@@ -1,6 +1,6 @@
 """In-process fan-out: the replica's copy of the state and a ring buffer of recent out messages.
 
-Every out message is decoded once (to update the :class:`~traitsweb.state.Mirror`)
+Every out message is decoded once (to update the :class:`~traitsweb.state.State`)
 and kept as the JSON text it arrived as. A reply is built once per position:
 every client that asks for "what came after ``since``" while the state is at
 the same ``seq`` gets the same bytes, so 1,000 clients woken by one message
@@ -23,7 +23,7 @@ from itertools import islice
 from typing import Any
 
 from traitsweb import protocol
-from traitsweb.state import Mirror, Outcome
+from traitsweb.state import Outcome, State
 
 __all__ = ["Batch", "Hub", "Waiter"]
 
@@ -95,7 +95,7 @@ class Waiter:
 class Hub:
     def __init__(self, *, buffer_size: int, on_gap: Callable[[], None]) -> None:
         self._loop = asyncio.get_running_loop()
-        self.mirror = Mirror()
+        self.state = State()
         self._buffer: deque[_Entry] = deque(maxlen=buffer_size)
         self._on_gap = on_gap
         self._waiters: set[asyncio.Future[None]] = set()
@@ -108,11 +108,11 @@ class Hub:
 
     @property
     def ready(self) -> bool:
-        return self.mirror.ready
+        return self.state.ready
 
     @property
     def participants(self) -> dict[str, str]:
-        return self.mirror.state.get("participants", {})
+        return self.state.values.get("participants", {})
 
     @property
     def waiting(self) -> int:
@@ -126,14 +126,14 @@ class Hub:
         except protocol.ProtocolError as exc:
             log.warning("ignored a malformed out message: %s", exc)
             return
-        outcome = self.mirror.feed(message)
+        outcome = self.state.apply(message)
         if outcome is Outcome.APPLIED:
             self._buffer.append(_Entry(message["seq"], message.get("to"), text))
             self._wake()
         elif outcome is Outcome.RESET:
             self._after_reset()
         elif outcome is Outcome.GAP:
-            log.info("gap before seq %s (we are at %s/%s): resynchronising", message["seq"], self.mirror.epoch, self.mirror.seq)
+            log.info("gap before seq %s (we are at %s/%s): resynchronising", message["seq"], self.state.epoch, self.state.seq)
             self._on_gap()
 
     def load_snapshot(self, text: str) -> None:
@@ -142,13 +142,13 @@ class Hub:
         except protocol.ProtocolError as exc:
             log.warning("ignored a malformed snapshot: %s", exc)
             return
-        if message["type"] == "snapshot" and self.mirror.load(message) is Outcome.RESET:
+        if message["type"] == "snapshot" and self.state.load(message) is Outcome.RESET:
             self._after_reset()
 
     def _after_reset(self) -> None:
         # the buffer cannot bridge to the new state: clients behind it get a reset
         self._buffer.clear()
-        log.info("state loaded at %s/%s", self.mirror.epoch, self.mirror.seq)
+        log.info("state loaded at %s/%s", self.state.epoch, self.state.seq)
         self._wake()
 
     def _expire_at(self, deadline: float, future: asyncio.Future[None]) -> set[asyncio.Future[None]]:
@@ -173,23 +173,23 @@ class Hub:
     # -- reading ----------------------------------------------------------------------------
     def collect(self, since: int, epoch: str | None, session: str) -> Batch | None:
         """Messages after ``since`` for ``session``; None if there are none yet."""
-        mirror = self.mirror
-        assert mirror.epoch is not None
-        if epoch != mirror.epoch or since < 0:
+        state = self.state
+        assert state.epoch is not None
+        if epoch != state.epoch or since < 0:
             return self._reset()
-        if since >= mirror.seq:
+        if since >= state.seq:
             return None
         cached = self._replies.get(since)
         if cached is not None:
             return cached
-        first = self._buffer[0].seq if self._buffer else mirror.seq + 1
+        first = self._buffer[0].seq if self._buffer else state.seq + 1
         if since + 1 < first:
             return self._reset()
         entries = list(islice(self._buffer, since + 1 - first, None))
         shared = all(e.to is None for e in entries)
         texts = [e.text for e in entries if e.to is None or e.to == session]
-        text = f'{{"epoch":{json.dumps(mirror.epoch)},"seq":{mirror.seq},"messages":[{",".join(texts)}]}}'
-        batch = Batch(mirror.epoch, mirror.seq, len(texts), text, text.encode())
+        text = f'{{"epoch":{json.dumps(state.epoch)},"seq":{state.seq},"messages":[{",".join(texts)}]}}'
+        batch = Batch(state.epoch, state.seq, len(texts), text, text.encode())
         if shared:  # nobody's private message in it: every client at ``since`` gets these bytes
             self._replies[since] = batch
         return batch
@@ -202,7 +202,7 @@ class Hub:
         deadline = loop.time() + timeout
         waiter = waiter or Waiter(self)
         while True:
-            if self.mirror.ready:
+            if self.state.ready:
                 batch = self.collect(since, epoch, session)
                 if batch is not None and (batch.count or batch.reset):
                     self.delivered += batch.count
@@ -214,12 +214,12 @@ class Hub:
             await waiter.wait(deadline)
             if waiter.interrupted:
                 break
-        mirror = self.mirror
-        if not mirror.ready:
+        state = self.state
+        if not state.ready:
             raise LookupError("no state yet")
-        if epoch == mirror.epoch and since <= mirror.seq:
-            text = f'{{"epoch":{json.dumps(mirror.epoch)},"seq":{max(since, 0)},"messages":[]}}'
-            return Batch(mirror.epoch, max(since, 0), 0, text, text.encode())
+        if epoch == state.epoch and since <= state.seq:
+            text = f'{{"epoch":{json.dumps(state.epoch)},"seq":{max(since, 0)},"messages":[]}}'
+            return Batch(state.epoch, max(since, 0), 0, text, text.encode())
         return self._reset()  # a position this replica never reached
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
@@ -234,18 +234,18 @@ class Hub:
 
     # -- the full state ---------------------------------------------------------------------
     def state_text(self) -> str:
-        mirror = self.mirror
-        return protocol.encode({"epoch": mirror.epoch, "seq": mirror.seq, "state": mirror.state})
+        state = self.state
+        return protocol.encode({"epoch": state.epoch, "seq": state.seq, "state": state.values})
 
     def _reset(self) -> Batch:
         """The reset reply, encoded once per state position however many clients need it."""
-        mirror = self.mirror
-        assert mirror.epoch is not None
+        state = self.state
+        assert state.epoch is not None
         cached = self._reset_cache
-        if cached is None or (cached.epoch, cached.seq) != (mirror.epoch, mirror.seq):
-            text = protocol.encode({"reset": True, "epoch": mirror.epoch, "seq": mirror.seq, "state": mirror.state})
-            cached = self._reset_cache = Batch(mirror.epoch, mirror.seq, 0, text, text.encode(), reset=True)
+        if cached is None or (cached.epoch, cached.seq) != (state.epoch, state.seq):
+            text = protocol.encode({"reset": True, "epoch": state.epoch, "seq": state.seq, "state": state.values})
+            cached = self._reset_cache = Batch(state.epoch, state.seq, 0, text, text.encode(), reset=True)
         return cached
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.mirror.epoch, "seq": self.mirror.seq, "state": self.mirror.state}
+        return {"epoch": self.state.epoch, "seq": self.state.seq, "state": self.state.values}

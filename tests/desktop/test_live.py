@@ -27,13 +27,13 @@ def _joined(peer: Peer, name: str) -> str:
 
 def test_plot_data_reach_the_values_of_the_model(desktop_stack: Stack) -> None:
     with Peer(desktop_stack.broker_url("gateway")) as peer, desktop_link(desktop_stack) as link:
-        data = ChatPlotData(mirror=link.mirror)
+        data = ChatPlotData(model=link.model)
 
         def pump(timeout: float) -> None:
             link.drain(timeout)
             data.refresh()
 
-        pump_until(pump, lambda: link.mirror.ready, what="first snapshot")
+        pump_until(pump, lambda: link.model.ready, what="first snapshot")
         assert link.snapshot_requests == 1
         sessions = {name: _joined(peer, name) for name in ("ann", "ben", "cy")}
         for (name, session), rating in zip(sessions.items(), (1, 4, 4)):
@@ -42,7 +42,7 @@ def test_plot_data_reach_the_values_of_the_model(desktop_stack: Stack) -> None:
         last = peer.wait_for(lambda m: m.get("trait") == "messages" and m["added"][0]["text"] == "cy rates 4")
         truth = peer.snapshot()
         assert truth["seq"] >= last["seq"]
-        pump_until(pump, lambda: link.mirror.seq >= truth["seq"], what="the desktop at the model's seq")
+        pump_until(pump, lambda: link.model.seq >= truth["seq"], what="the desktop at the model's seq")
 
         ratings, participants = truth["state"]["connection_ratings"], truth["state"]["participants"]
         assert data.rating_counts.tolist() == histogram(ratings)
@@ -61,12 +61,12 @@ def test_desktop_user_chats_and_rates_through_the_input_channel(desktop_stack: S
         with desktop_link(desktop_stack, participant=True, name="desk-live") as link:
             pump_until(link.drain, lambda: link.joined, what="the desktop's login seen in participants")
             session = link.session
-            assert len(session) == 32 and link.mirror.participants[session] == "desk-live"
+            assert len(session) == 32 and link.model.participants[session] == "desk-live"
             assert link.post("hello from the desktop") and link.rate(2)
             peer.wait_for(lambda m: m.get("trait") == "messages"
                           and m["added"][0] == {**m["added"][0], "user": "desk-live", "text": "hello from the desktop"})
             peer.wait_for(lambda m: m.get("trait") == "connection_ratings" and m["set"].get(session) == 2)
-            pump_until(link.drain, lambda: link.mirror.connection_ratings.get(session) == 2)
+            pump_until(link.drain, lambda: link.model.connection_ratings.get(session) == 2)
             # a value the model refuses is refused before it is sent, with the model's schema
             assert not link.rate(7) and "at most 5" in link.last_error
         # leaving the window logs the desktop user out
@@ -98,7 +98,7 @@ def test_headless_service_pngs_show_the_ratings(desktop_stack: Stack) -> None:
 
 def test_a_flood_is_applied_in_batches_without_resnapshots(desktop_stack: Stack) -> None:
     with Peer(desktop_stack.broker_url("gateway")) as peer, desktop_link(desktop_stack) as link:
-        data = ChatPlotData(mirror=link.mirror)
+        data = ChatPlotData(model=link.model)
         batches: list[int] = []
 
         def pump(timeout: float) -> None:
@@ -112,8 +112,8 @@ def test_a_flood_is_applied_in_batches_without_resnapshots(desktop_stack: Stack)
         for i in range(500):
             peer.write(talker, "entry_field", f"flood {i}")
         truth = peer.snapshot()
-        pump_until(pump, lambda: link.mirror.seq >= truth["seq"], what="the desktop through the flood")
+        pump_until(pump, lambda: link.model.seq >= truth["seq"], what="the desktop through the flood")
         assert link.snapshot_requests == 1
-        assert link.mirror.messages == truth["state"]["messages"]
-        assert [m["text"] for m in link.mirror.messages[-500:]] == [f"flood {i}" for i in range(500)]
+        assert link.model.messages == truth["state"]["messages"]
+        assert [m["text"] for m in link.model.messages[-500:]] == [f"flood {i}" for i in range(500)]
         assert max(batches) > 1  # several messages per drain: one refresh for many messages

@@ -38,6 +38,6 @@ def test_broker_restart_shows_in_the_status_then_resnapshots(
             web = peer.login("after-outage")
             peer.wait_for(lambda m: m.get("trait") == "participants" and web in m.get("set", {}))
             peer.write(web, "rating_selector", 3)
-            pump_until(window.pump, lambda: link.mirror.connection_ratings.get(web) == 3,
+            pump_until(window.pump, lambda: link.model.connection_ratings.get(web) == 3,
                        what="a rating made after the outage")
         assert window.data.rating_counts[2] >= 1

@@ -51,7 +51,7 @@ def test_window_opens_follows_the_chat_and_writes(desktop_stack: Stack, loop: Ev
                 peer.write(web, "entry_field", "hello desktop")
                 peer.wait_for(lambda m: m.get("trait") == "messages" and m["added"][0]["text"] == "hello desktop")
                 truth = peer.snapshot()
-                loop.event_loop_until_condition(lambda: link.mirror.seq >= truth["seq"], timeout=30)
+                loop.event_loop_until_condition(lambda: link.model.seq >= truth["seq"], timeout=30)
                 loop.event_loop_with_timeout(repeat=3)  # one more timer tick refreshes the views
                 counts = histogram(truth["state"]["connection_ratings"])
                 bars = window.plots.ratings.plots["ratings"][0]
@@ -72,11 +72,11 @@ def test_window_opens_follows_the_chat_and_writes(desktop_stack: Stack, loop: Ev
                 peer.wait_for(lambda m: m.get("trait") == "connection_ratings"
                               and m["set"].get(link.session) == 4)
                 loop.event_loop_until_condition(
-                    lambda: window.data.rating_counts.tolist() == histogram(link.mirror.connection_ratings)
-                    and link.mirror.connection_ratings.get(link.session) == 4, timeout=30)
+                    lambda: window.data.rating_counts.tolist() == histogram(link.model.connection_ratings)
+                    and link.model.connection_ratings.get(link.session) == 4, timeout=30)
 
                 # what the window draws: the same bars as the headless PNGs
                 render_png(window.component, tmp_path / "window.png")
-                assert_bars_show(bar_heights(tmp_path / "window.png"), histogram(link.mirror.connection_ratings))
+                assert_bars_show(bar_heights(tmp_path / "window.png"), histogram(link.model.connection_ratings))
             finally:
                 window.stop()

@@ -24,7 +24,11 @@ def test_counter_model_over_the_real_broker(stack: Stack) -> None:
     with Peer(stack.broker_url("gateway")) as peer:
         first = peer.snapshot()
         assert first["state"] == {"colours": [], "history": [], "participants": {}, "total": 0}
-        assert first["schema"]["colour"] == {"enum": ["red", "green", "blue"]}
+        properties = first["schema"]["properties"]
+        assert properties["colour"] == {"enum": ["red", "green", "blue"], "default": "red", "writeOnly": True}
+        assert properties["history"] == {"type": "array", "items": {"type": "integer"}, "readOnly": True}
+        assert properties["colours"] == {"type": "array", "items": {"type": "string"}, "uniqueItems": True,
+                                         "readOnly": True}
         session = peer.login("counter-user")
         peer.wait_for(lambda m: m.get("trait") == "participants" and session in m.get("set", {}))
         peer.write(session, "increment", 5)

@@ -51,7 +51,9 @@ def test_snapshot_is_the_full_state_at_its_seq(peer: Peer) -> None:
     assert snapshot["state"]["participants"][session] == "bob"
     assert snapshot["state"]["connection_ratings"][session] == 2
     assert set(snapshot["state"]) == {"messages", "connection_ratings", "participants", "average_rating"}
-    assert snapshot["schema"]["rating_selector"] == {"type": "integer", "minimum": 1, "maximum": 5}
+    properties = snapshot["schema"]["properties"]
+    assert properties["rating_selector"] == {"type": "integer", "minimum": 1, "maximum": 5, "default": 3, "writeOnly": True}
+    assert properties["average_rating"] == {"type": "number", "default": 0.0, "readOnly": True}
 
 
 def test_login_is_idempotent(peer: Peer) -> None:

@@ -4,11 +4,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from traits.api import push_exception_handler, pop_exception_handler
+from traits.api import BaseStr, TraitError, pop_exception_handler, push_exception_handler
 
 from services.model.chat import Chat, create
 from tests.models.counter import create as create_counter
-from traitsweb.bridge import Bridge, BridgeError
+from traitsweb.bridge import Bridge, BridgeError, SessionHandler, SharedModel
 from traitsweb.state import apply_change
 
 A = "a" * 32
@@ -31,8 +31,21 @@ def test_chat_exposes_state_and_writable_schema() -> None:
     bridge, _ = bridged(create())
     assert bridge.exposed == ["average_rating", "connection_ratings", "messages", "participants"]
     assert bridge.writable == {
-        "entry_field": {"type": "string", "maxLength": 2000, "minLength": 1},
-        "rating_selector": {"type": "integer", "minimum": 1, "maximum": 5},
+        "entry_field": {"type": "string", "maxLength": 2000, "minLength": 1, "default": "", "writeOnly": True},
+        "rating_selector": {"type": "integer", "minimum": 1, "maximum": 5, "default": 3, "writeOnly": True},
+    }
+    message = {"type": "object", "properties": {"text": {"type": "string"}, "time": {"type": "number"},
+                                                "user": {"type": "string"}}}
+    assert bridge.schema == {
+        "type": "object",
+        "properties": {
+            "average_rating": {"type": "number", "default": 0.0, "readOnly": True},
+            "connection_ratings": {"type": "object", "additionalProperties": {"type": "integer"}, "readOnly": True},
+            "messages": {"type": "array", "items": message, "readOnly": True},
+            "participants": {"type": "object", "additionalProperties": {"type": "string"}, "readOnly": True},
+            "entry_field": bridge.writable["entry_field"],
+            "rating_selector": bridge.writable["rating_selector"],
+        },
     }
 
 
@@ -76,25 +89,25 @@ def test_stream_of_changes_rebuilds_the_state() -> None:
 
 
 @pytest.mark.parametrize(
-    ("session", "trait", "value", "code"),
+    ("session", "trait", "value", "code", "detail"),
     [
-        (B, "entry_field", "hi", "unknown_session"),
-        (A, "participants", {}, "not_writable"),
-        (A, "model", None, "not_writable"),
-        (A, "rating_selector", 6, "invalid_value"),
-        (A, "rating_selector", "5", "invalid_value"),
-        (A, "entry_field", "", "invalid_value"),
-        (A, "entry_field", 5, "invalid_value"),
-        (A, "entry_field", "x" * 2001, "invalid_value"),
+        (B, "entry_field", "hi", "unknown_session", "this session is not logged in"),
+        (A, "participants", {}, "not_writable", "'participants' is not a trait clients may set"),
+        (A, "model", None, "not_writable", "'model' is not a trait clients may set"),
+        (A, "rating_selector", 6, "invalid_value", "must be 1 <= an integer <= 5"),
+        (A, "rating_selector", "5", "invalid_value", "must be 1 <= an integer <= 5"),
+        (A, "entry_field", "", "invalid_value", "must be a string of 1 to 2000 characters"),
+        (A, "entry_field", 5, "invalid_value", "must be a string of 1 to 2000 characters"),
+        (A, "entry_field", "x" * 2001, "invalid_value", "must be a string of 1 to 2000 characters"),
     ],
 )
-def test_bad_writes_are_refused_and_change_nothing(session: str, trait: str, value: Any, code: str) -> None:
+def test_bad_writes_are_refused_and_change_nothing(session: str, trait: str, value: Any, code: str, detail: str) -> None:
     bridge, out = bridged(create())
     bridge.login(A, "alice")
     before, emitted = bridge.state(), len(out)
     with pytest.raises(BridgeError) as info:
         bridge.write(session, trait, value)
-    assert info.value.code == code and info.value.detail
+    assert (info.value.code, info.value.detail) == (code, detail)
     assert bridge.state() == before and len(out) == emitted
 
 
@@ -132,9 +145,11 @@ def test_a_second_model_needs_no_change_to_the_bridge() -> None:
     bridge, out = bridged(create_counter())
     assert bridge.exposed == ["colours", "history", "participants", "total"]
     assert bridge.writable == {
-        "increment": {"type": "integer", "minimum": -10, "maximum": 10},
-        "colour": {"enum": ["red", "green", "blue"]},
+        "increment": {"type": "integer", "minimum": -10, "maximum": 10, "default": 0, "writeOnly": True},
+        "colour": {"enum": ["red", "green", "blue"], "default": "red", "writeOnly": True},
     }
+    assert bridge.schema["properties"]["colours"] == {
+        "type": "array", "items": {"type": "string"}, "uniqueItems": True, "readOnly": True}
     state = bridge.state()
     bridge.login(A, "x")
     bridge.write(A, "increment", 3)
@@ -146,3 +161,32 @@ def test_a_second_model_needs_no_change_to_the_bridge() -> None:
         apply_change(state, message)
     assert state == bridge.state() == {"colours": ["blue"], "history": [3, 7], "participants": {A: "x"}, "total": 7}
     assert {m["op"] for m in out} == {"dict", "set", "list", "set_items"}
+
+
+class _Picky(BaseStr):
+    """A trait whose refusal says something else than its description (the detail must not parse it)."""
+
+    def validate(self, object: Any, name: str, value: Any) -> str:
+        if value == "ok":
+            return value
+        raise TraitError("The 'x' trait of a Y instance must be ..., but a value of nonsense was specified.")
+
+    def info(self) -> str:
+        return "the string 'ok'"
+
+
+class _PickyHandler(SessionHandler):
+    word = _Picky(client=True)
+
+
+class _PickyModel(SharedModel):
+    handler_class = _PickyHandler
+
+
+def test_a_refusal_is_described_by_the_trait_not_by_the_exception_text() -> None:
+    bridge, _ = bridged(_PickyModel())
+    bridge.login(A, "a")
+    bridge.write(A, "word", "ok")
+    with pytest.raises(BridgeError) as info:
+        bridge.write(A, "word", "no")
+    assert (info.value.code, info.value.detail) == ("invalid_value", "must be the string 'ok'")

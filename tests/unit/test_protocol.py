@@ -69,6 +69,24 @@ def test_out_messages_need_type_epoch_seq() -> None:
         ({"enum": ["a", "b"]}, "c", False),
         ({"type": "number"}, 1.5, True),
         ({"type": "boolean"}, 1, False),
+        ({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}, 0.5, True),
+        ({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}, 0, False),
+        ({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}, 1, False),
+        ({"type": "number", "minimum": 0}, "1", False),
+        ({"enum": [1, 2], "default": 1, "title": "t", "description": "d", "writeOnly": True}, 2, True),
+        ({"type": "array", "items": {"type": "integer", "maximum": 3}}, [1, 2, 3], True),
+        ({"type": "array", "items": {"type": "integer", "maximum": 3}}, [1, 4], False),
+        ({"type": "array", "items": {}}, [None, "x", {}], True),
+        ({"type": "array", "items": {"type": "string"}}, "abc", False),
+        ({"type": "array", "items": {"type": "string"}, "uniqueItems": True}, ["a", "a"], False),
+        ({"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2}, [], False),
+        ({"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2}, ["a", "b", "c"], False),
+        ({"type": "object", "additionalProperties": {"type": "integer"}}, {"a": 1}, True),
+        ({"type": "object", "additionalProperties": {"type": "integer"}}, {"a": "1"}, False),
+        ({"type": "object", "additionalProperties": {"type": "integer"}}, [1], False),
+        ({"type": "object", "properties": {"x": {"type": "number"}}}, {"x": 1.5, "other": "any"}, True),
+        ({"type": "object", "properties": {"x": {"type": "number"}}}, {"x": "no"}, False),
+        ({}, {"any": ["json"]}, True),
     ],
 )
 def test_check_value(schema: dict, value: object, ok: bool) -> None:
@@ -87,3 +105,16 @@ def test_a_full_touch_batch_fits_in_one_message() -> None:
     ids = [f"{n:032x}" for n in range(TOUCH_BATCH)]
     body = protocol.encode({"type": "touch", "ids": ids, "replica": "gateway-with-a-long-name-" + "x" * 100})
     assert isinstance(protocol.decode_control(body), protocol.Touch)
+
+
+@pytest.mark.parametrize(
+    ("schema", "value", "detail"),
+    [
+        ({"type": "integer", "minimum": 1, "maximum": 5}, 6, "must be at most 5"),
+        ({"type": "number", "exclusiveMinimum": 0}, 0, "must be more than 0"),
+        ({"type": "array", "items": {"type": "integer"}}, [1, "x"], "item 1 must be an integer"),
+        ({"type": "object", "additionalProperties": {"type": "boolean"}}, {"k": 1}, "item 'k' must be true or false"),
+    ],
+)
+def test_check_value_says_why(schema: dict, value: object, detail: str) -> None:
+    assert protocol.check_value(schema, value) == detail

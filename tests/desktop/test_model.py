@@ -1,4 +1,4 @@
-"""The desktop's mirror, link and plot data without a broker or a GUI, on real protocol messages.
+"""The desktop model, link and plot data without a broker or a GUI, on real protocol messages.
 
 The messages come from the real model (``services.model.chat`` through
 ``traitsweb.bridge``), numbered as the model service numbers them.
@@ -16,9 +16,10 @@ import pytest
 
 from services.desktop.config import DesktopSettings
 from services.desktop.link import Link
-from services.desktop.mirror import Outcome, StateMirror
+from services.desktop.model import DesktopModel, Outcome
 from services.desktop.plotdata import ChatPlotData
 from services.model.chat import Chat
+from tests.models.counter import create as create_counter
 from traitsweb import protocol
 from traitsweb.bridge import Bridge
 
@@ -41,39 +42,39 @@ class Model:
 
     def snapshot(self) -> dict[str, Any]:
         return protocol.out_message("snapshot", self.epoch, self.seq, state=self.bridge.state(),
-                                    schema=self.bridge.writable)
+                                    schema=self.bridge.schema)
 
     def take(self) -> list[dict[str, Any]]:
         out, self.out = self.out, []
         return json.loads(protocol.encode(out))  # exactly what travels on the wire
 
 
-def _traits_match_state(mirror: StateMirror) -> None:
+def _traits_match_state(desktop: DesktopModel) -> None:
     for name in ("messages", "connection_ratings", "participants", "average_rating"):
-        assert getattr(mirror, name) == mirror.state[name], name
+        assert getattr(desktop, name) == desktop.values[name], name
 
 
-def _same_state(mirror: StateMirror, model: Model) -> None:
+def _same_state(desktop: DesktopModel, model: Model) -> None:
     state = model.bridge.state()
-    assert mirror.messages == state["messages"]
-    assert mirror.connection_ratings == state["connection_ratings"]
-    assert mirror.participants == state["participants"]
-    assert mirror.average_rating == state["average_rating"]
-    assert mirror.state == state
+    assert desktop.messages == state["messages"]
+    assert desktop.connection_ratings == state["connection_ratings"]
+    assert desktop.participants == state["participants"]
+    assert desktop.average_rating == state["average_rating"]
+    assert desktop.values == state
 
 
-def test_snapshot_then_stream_keeps_the_mirror_equal_to_the_model() -> None:
+def test_snapshot_then_stream_keeps_the_desktop_model_equal_to_the_model() -> None:
     model = Model()
     model.bridge.login(ALICE, "alice")
     model.bridge.write(ALICE, "entry_field", "before the desktop came")
     model.take()
-    mirror = StateMirror()
+    desktop = DesktopModel()
     item_events: list[Any] = []
-    mirror.observe(item_events.append, "messages:items")
+    desktop.observe(item_events.append, "messages:items")
 
-    assert mirror.apply(model.snapshot()) is Outcome.RESET
-    assert mirror.ready and mirror.snapshots == 1 and mirror.seq == model.seq
-    _same_state(mirror, model)
+    assert desktop.apply(model.snapshot()) is Outcome.RESET
+    assert desktop.ready and desktop.snapshots == 1 and desktop.seq == model.seq
+    _same_state(desktop, model)
 
     model.bridge.login(BOB, "bob")
     model.bridge.write(BOB, "entry_field", "hi alice")
@@ -81,40 +82,61 @@ def test_snapshot_then_stream_keeps_the_mirror_equal_to_the_model() -> None:
     model.bridge.write(ALICE, "rating_selector", 2)
     model.bridge.logout(ALICE)
     for message in model.take():
-        assert mirror.apply(message) is Outcome.APPLIED
-        _traits_match_state(mirror)
-    _same_state(mirror, model)
+        assert desktop.apply(message) is Outcome.APPLIED
+        _traits_match_state(desktop)
+    _same_state(desktop, model)
     # one message appended arrived as one item change, not a new list
     assert len(item_events) == 1 and item_events[0].added[0]["text"] == "hi alice"
-    assert mirror.seq == model.seq and not mirror.stale
+    assert desktop.seq == model.seq
+
+
+def test_every_change_kind_of_another_model_reaches_the_values() -> None:
+    counter = create_counter()
+    out: list[dict[str, Any]] = []
+    bridge = Bridge(counter, lambda change: out.append(protocol.out_message(change.pop("type"), "e", len(out) + 1,
+                                                                           **change)))
+    desktop = DesktopModel()
+    desktop.apply(protocol.out_message("snapshot", "e", 0, state=bridge.state(), schema=bridge.schema))
+    assert set(desktop.writable) == {"colour", "increment"}
+    bridge.login(ALICE, "alice")
+    for colour in ("red", "blue", "red"):
+        bridge.write(ALICE, "colour", colour)
+    bridge.write(ALICE, "increment", 2)
+    counter.colours.discard("red")
+    bridge.logout(ALICE)
+    for message in json.loads(protocol.encode(out)):
+        assert desktop.apply(message) is Outcome.APPLIED
+    assert {m["op"] for m in out} == {"dict", "set", "list", "set_items"}
+    assert desktop.values == bridge.state() and desktop.values["colours"] == ["blue"]
+    assert desktop.participants == {} and desktop.messages == []  # alice came and went; no chat here
 
 
 def test_old_messages_are_stale_and_a_missing_one_is_a_gap() -> None:
     model = Model()
     model.bridge.login(ALICE, "alice")
     early = model.take()
-    mirror = StateMirror()
-    mirror.apply(model.snapshot())
-    assert all(mirror.apply(m) is Outcome.STALE for m in early)
+    desktop = DesktopModel()
+    desktop.apply(model.snapshot())
+    assert all(desktop.apply(m) is Outcome.STALE for m in early)
 
     model.bridge.write(ALICE, "entry_field", "one")
     model.bridge.write(ALICE, "entry_field", "two")
     first, second = model.take()
-    assert mirror.apply(second) is Outcome.GAP
-    assert mirror.stale and len(mirror.messages) == 0
+    assert desktop.apply(second) is Outcome.GAP
+    assert len(desktop.messages) == 0 and desktop.seq == model.seq - 2
     # the re-snapshot brings it back in step
-    assert mirror.apply(model.snapshot()) is Outcome.RESET
-    assert not mirror.stale and mirror.snapshots == 2
-    _same_state(mirror, model)
+    assert desktop.apply(model.snapshot()) is Outcome.RESET
+    assert desktop.snapshots == 2
+    _same_state(desktop, model)
 
 
 def test_a_new_epoch_is_a_gap() -> None:
     model = Model()
-    mirror = StateMirror()
-    mirror.apply(model.snapshot())
+    desktop = DesktopModel()
+    desktop.apply(model.snapshot())
     other = Model(epoch="epoch-2")
     other.bridge.login(BOB, "bob")
-    assert mirror.apply(other.take()[0]) is Outcome.GAP
+    assert desktop.apply(other.take()[0]) is Outcome.GAP
 
 
 class RecordingClient:
@@ -168,7 +190,7 @@ def test_link_resnapshots_on_a_gap_and_replays_what_came_meanwhile(settings: Des
     client.deliver(model.take()[0])  # arrives before the snapshot that already holds it
     client.reply(model.snapshot())
     link.drain()
-    assert link.mirror.participants == {ALICE: "alice"} and link.mirror.snapshots == 1
+    assert link.model.participants == {ALICE: "alice"} and link.model.snapshots == 1
 
     model.bridge.write(ALICE, "entry_field", "lost")
     model.bridge.write(ALICE, "entry_field", "seen")
@@ -183,10 +205,10 @@ def test_link_resnapshots_on_a_gap_and_replays_what_came_meanwhile(settings: Des
         client.deliver(message)
     client.reply(snapshot)
     link.drain()
-    _same_state(link.mirror, model)
+    _same_state(link.model, model)
     assert link.synced
-    assert [m["text"] for m in link.mirror.messages] == ["lost", "seen"]
-    assert link.mirror.connection_ratings == {ALICE: 5}
+    assert [m["text"] for m in link.model.messages] == ["lost", "seen"]
+    assert link.model.connection_ratings == {ALICE: 5}
 
 
 def test_link_resnapshots_after_a_reconnect(settings: DesktopSettings) -> None:
@@ -236,13 +258,13 @@ def test_participant_logs_in_and_writes_only_once_it_is_seen(settings: DesktopSe
     assert not link.joined and client.kinds()[-1] == "login"
 
 
-def test_plot_data_follow_the_mirror() -> None:
+def test_plot_data_follow_the_desktop_model() -> None:
     model = Model()
     now = [1000.0]
-    mirror = StateMirror()
-    data = ChatPlotData(mirror=mirror, clock=lambda: now[0], bucket_seconds=10.0, buckets=6)
+    desktop = DesktopModel()
+    data = ChatPlotData(model=desktop, clock=lambda: now[0], bucket_seconds=10.0, buckets=6)
     model.chat.clock = lambda: now[0]
-    mirror.apply(model.snapshot())
+    desktop.apply(model.snapshot())
     data.refresh()
     assert data.rating_counts.tolist() == [0, 0, 0, 0, 0]
     assert np.isnan(data.average_per_bucket).all()
@@ -255,7 +277,7 @@ def test_plot_data_follow_the_mirror() -> None:
     model.bridge.write(BOB, "entry_field", "two")
     model.bridge.write(BOB, "entry_field", "three")
     for message in model.take():
-        mirror.apply(message)
+        desktop.apply(message)
     assert data.refresh()
     assert data.rating_counts.tolist() == [0, 0, 1, 0, 2]
     assert data.participant_names == ["alice", "bob", "desk"]

@@ -1,0 +1,56 @@
+"""The chat page's own change application (app.js) on the change vectors traitsweb.state is held to.
+
+No stack: the page's script is loaded into a blank headless Chromium page (its start-up waits for
+``DOMContentLoaded``, which a blank page has already had), and its ``applyChange`` runs on each vector.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.stack import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+APP_JS = ROOT / "services" / "gateway" / "static" / "app.js"
+CHANGES = json.loads((Path(__file__).parents[1] / "unit" / "changes.json").read_text())
+APPLY = """(cases) => cases.map((c) => {
+  const state = c.before === null ? {} : { t: structuredClone(c.before) };
+  applyChange(state, { type: "trait_change", trait: "t", ...c.change });
+  return state;
+})"""
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.set_content("<!doctype html><title>changes</title>")
+        page.add_script_tag(content=APP_JS.read_text())
+        yield page
+        browser.close()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=[pytest.mark.xfail(reason=c["page_differs"])] if "page_differs" in c else [])
+     for c in CHANGES],
+    ids=[c["why"] for c in CHANGES],
+)
+def test_the_page_applies_each_change_as_the_library_does(page: Any, case: dict[str, Any]) -> None:
+    (state,) = page.evaluate(APPLY, [case])
+    assert state == {"t": case["after"]}
