@@ -66,6 +66,8 @@ class Mirror:
         self.seq: int = -1
         self.state: dict[str, Any] = {}
         self.schema: dict[str, Any] = {}
+        #: the gateway page made for the model, "" for the generated one
+        self.page: str = ""
 
     @property
     def ready(self) -> bool:
@@ -79,6 +81,7 @@ class Mirror:
         self.seq = snapshot["seq"]
         self.state = copy.deepcopy(snapshot["state"])
         self.schema = snapshot.get("schema", {})
+        self.page = snapshot.get("page", "")
         return Outcome.RESET
 
     def feed(self, message: dict[str, Any]) -> Outcome:

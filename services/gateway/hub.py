@@ -235,7 +235,7 @@ class Hub:
     # -- the full state ---------------------------------------------------------------------
     def state_text(self) -> str:
         mirror = self.mirror
-        return protocol.encode({"epoch": mirror.epoch, "seq": mirror.seq, "state": mirror.state})
+        return protocol.encode({"epoch": mirror.epoch, "seq": mirror.seq, "state": mirror.state, "schema": mirror.schema})
 
     def _reset(self) -> Batch:
         """The reset reply, encoded once per state position however many clients need it."""
