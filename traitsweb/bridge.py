@@ -64,6 +64,9 @@ class SharedModel(HasTraits):
 
     participants = Dict(Str, Str, exposed=True)
     handler_class: ClassVar[type[SessionHandler]]
+    #: a page of the gateway's own made for this model (``"chat"``), or ``""``: the gateway then serves
+    #: a page generated from the snapshot's schema
+    page: ClassVar[str] = ""
 
     def login(self, session: str, name: str) -> None:
         self.participants[session] = name

@@ -56,6 +56,8 @@ def describe(trait: CTrait, *, _depth: int = 0) -> Schema:
         schema["title"] = str(trait.label)
     if trait.desc:
         schema["description"] = str(trait.desc)
+    if isinstance(trait.order, (int, float)) and not isinstance(trait.order, bool):
+        schema["x-order"] = trait.order  # where a generated view puts it (``order=`` metadata)
     default = trait.default
     if default is not Undefined and _is_json_scalar(default) and default is not None and schema:
         schema["default"] = default

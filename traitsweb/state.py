@@ -77,6 +77,8 @@ class State:
         self.values: dict[str, Any] = {}
         self.schema: dict[str, Any] = {}
         self.writable: dict[str, dict[str, Any]] = {}
+        #: the gateway page made for the model, "" for the generated one
+        self.page: str = ""
 
     @property
     def ready(self) -> bool:
@@ -91,6 +93,7 @@ class State:
         self.values = copy.deepcopy(snapshot["state"])
         self.schema = copy.deepcopy(snapshot.get("schema", {}))
         self.writable = writable_traits(self.schema)
+        self.page = snapshot.get("page", "")
         return Outcome.RESET
 
     def apply(self, message: dict[str, Any]) -> Outcome:

@@ -40,6 +40,8 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+#: the pages made for a model, by ``SharedModel.page``
+PAGES = {"chat": "index.html"}
 
 
 class _Dispatch:
@@ -107,7 +109,14 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     # -- pages --------------------------------------------------------------------------------
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+        """The model's own page (``SharedModel.page``), else the page generated from its schema."""
+        page = PAGES.get(ready_hub().state.page, "model.html")
+        return FileResponse(STATIC / page, headers={"Cache-Control": "no-cache"})
+
+    @app.api_route("/generated", methods=["GET", "HEAD"], include_in_schema=False)
+    async def generated() -> FileResponse:
+        """The page generated from the schema, whatever the model's own page."""
+        return FileResponse(STATIC / "model.html", headers={"Cache-Control": "no-cache"})
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

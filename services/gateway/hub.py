@@ -235,7 +235,7 @@ class Hub:
     # -- the full state ---------------------------------------------------------------------
     def state_text(self) -> str:
         state = self.state
-        return protocol.encode({"epoch": state.epoch, "seq": state.seq, "state": state.values})
+        return protocol.encode({"epoch": state.epoch, "seq": state.seq, "state": state.values, "schema": state.schema})
 
     def _reset(self) -> Batch:
         """The reset reply, encoded once per state position however many clients need it."""

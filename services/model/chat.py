@@ -85,6 +85,7 @@ class ChatWebHandler(SessionHandler):
 
 
 Chat.handler_class = ChatWebHandler
+Chat.page = "chat"
 
 
 def create() -> Chat:

@@ -188,7 +188,8 @@ class ModelService:
 
     def _publish_snapshot(self, destination: str) -> None:
         snapshot = protocol.out_message(
-            "snapshot", self.epoch, self.seq, state=self.bridge.state(), schema=self.bridge.schema
+            "snapshot", self.epoch, self.seq, state=self.bridge.state(), schema=self.bridge.schema,
+            page=type(self.bridge.model).page,
         )
         assert self._client is not None
         self._client.publish(destination, protocol.encode(snapshot), headers={"content-type": "application/json"})

@@ -42,15 +42,19 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-def open_chat(browser: Any, base_url: str, name: str, **context: Any) -> Any:
+def open_chat(browser: Any, base_url: str, name: str, *, path: str = "/", main: str = "#chat", **context: Any) -> Any:
     page = browser.new_context(**context).new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.dialogs = dialogs
-    page.goto(base_url + "/")
+    requests: list[str] = []  # every HTTP request and WebSocket the page opens
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("websocket", lambda socket: requests.append(socket.url))
+    page.requests = requests
+    page.goto(base_url + path)
     page.fill("#name", name)
     page.click("#login-form button")
-    page.wait_for_selector("#chat:not([hidden])")
+    page.wait_for_selector(f"{main}:not([hidden])")
     page.wait_for_function("() => document.querySelector('#status').textContent === 'live'")
     return page
 

@@ -1,10 +1,12 @@
-// traitsweb chat page: no build step, no third-party code. Every user-supplied string is set with
-// textContent, never parsed as HTML.
-"use strict";
+// The chat page: no build step, no third-party code; the protocol is traitsweb.js's. Every user-supplied
+// string is set with textContent, never parsed as HTML.
+import { Client } from "/static/traitsweb.js";
 
 const $ = (id) => document.getElementById(id);
-const view = { epoch: "", seq: 0, state: null, me: null, rendered: 0 };
-let backoff = 0;
+//: message rows kept in the page: the newest ones, plus older ones loaded while scrolling up
+const WINDOW = 300;
+const transport = new URLSearchParams(window.location.search).get("transport") || "poll";
+const client = new Client({ transport });
 
 function setStatus(text, kind) {
   const el = $("status");
@@ -12,89 +14,74 @@ function setStatus(text, kind) {
   el.className = "status " + (kind || "");
 }
 
-async function api(method, path, body) {
-  const options = { method, credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, options);
-  let data = null;
-  try { data = await response.json(); } catch (e) { data = null; }
-  return { status: response.status, data, headers: response.headers };
+function showError(id, text) { $(id).textContent = text || ""; }
+
+// -- the message list: rows for messages[first .. first + rows) of the state ---------------------
+const rows = { first: 0 };
+
+function messageRow(m) {
+  const li = document.createElement("li");
+  const user = document.createElement("span"); user.className = "user"; user.textContent = m.user;
+  const text = document.createElement("span"); text.className = "text"; text.textContent = m.text;
+  const time = document.createElement("time"); time.className = "time";
+  time.textContent = new Date(m.time * 1000).toLocaleTimeString();
+  li.append(user, text, time);
+  return li;
 }
 
-// -- the state, kept from the change stream (same rules as traitsweb/state.py) -------------------
-function applyChange(state, change) {
-  const trait = change.trait;
-  if (change.op === "set") {
-    state[trait] = change.value;
-  } else if (change.op === "list") {
-    const items = state[trait] || (state[trait] = []);
-    items.splice(change.index, change.removed, ...change.added);
-  } else if (change.op === "dict") {
-    const items = state[trait] || (state[trait] = {});
-    for (const key of change.removed || []) delete items[key];
-    Object.assign(items, change.set || {});
-  } else if (change.op === "set_items") {
-    const members = new Set(state[trait] || []);
-    for (const m of change.removed || []) members.delete(m);
-    for (const m of change.added || []) members.add(m);
-    state[trait] = Array.from(members).sort();
-  }
-}
-
-function applyReply(reply) {
-  if (reply.reset) {
-    view.epoch = reply.epoch; view.seq = reply.seq; view.state = reply.state; view.rendered = 0;
-    $("messages").replaceChildren();
-    render();
-    return;
-  }
-  let appendOnly = true;
-  for (const message of reply.messages) {
-    if (message.type === "trait_change") {
-      if (message.trait === "messages" && !(message.removed === 0 && message.index === view.state.messages.length)) {
-        appendOnly = false;
-      }
-      applyChange(view.state, message);
-    } else if (message.type === "error" && view.me && message.to === view.me.id) {
-      showError(message.trait === "rating_selector" ? "rating-error" : "send-error", message.detail);
-    }
-  }
-  if (!appendOnly) { view.rendered = 0; $("messages").replaceChildren(); }
-  view.epoch = reply.epoch; view.seq = reply.seq;
-  render();
-}
-
-// -- rendering ------------------------------------------------------------------------------------
-function render() {
-  const state = view.state;
-  if (!state) return;
+function renderMessages() {
+  const messages = client.state.messages || [];
+  rows.first = Math.max(0, messages.length - WINDOW);
+  $("messages").replaceChildren(...messages.slice(rows.first).map(messageRow));
   const list = $("messages");
-  const messages = state.messages || [];
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  for (let i = view.rendered; i < messages.length; i++) {
-    const m = messages[i];
-    const li = document.createElement("li");
-    const user = document.createElement("span"); user.className = "user"; user.textContent = m.user;
-    const text = document.createElement("span"); text.className = "text"; text.textContent = m.text;
-    const time = document.createElement("time"); time.className = "time";
-    time.textContent = new Date(m.time * 1000).toLocaleTimeString();
-    li.append(user, text, time);
-    list.append(li);
-  }
-  view.rendered = messages.length;
-  if (atBottom) list.scrollTop = list.scrollHeight;
+  list.scrollTop = list.scrollHeight;
+}
 
+// One list change, applied to the rows: O(changed items), however long the history. The rows always
+// run to the end of the list; a change before them only moves them.
+function updateMessages(change) {
+  const list = $("messages");
+  const shown = list.children.length;
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  const { index, removed, added } = change;
+  if (index + removed <= rows.first && !(removed === 0 && index === rows.first + shown)) {
+    rows.first += added.length - removed; // e.g. the oldest messages dropped at the history cap
+  } else {
+    const from = Math.max(index, rows.first);
+    const drop = Math.min(index + removed, rows.first + shown) - from;
+    for (let i = 0; i < drop; i++) list.children[from - rows.first].remove();
+    const fragment = document.createDocumentFragment();
+    fragment.append(...added.map(messageRow));
+    list.insertBefore(fragment, list.children[from - rows.first] || null);
+    rows.first = Math.min(index, rows.first);
+  }
+  while (atBottom && list.children.length > WINDOW) { list.firstElementChild.remove(); rows.first += 1; }
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+// Scrolled to the top: show older messages from the state, a window at a time.
+function loadOlder() {
+  const list = $("messages");
+  if (list.scrollTop > 20 || rows.first === 0 || !client.state) return;
+  const start = Math.max(0, rows.first - WINDOW);
+  const height = list.scrollHeight;
+  list.prepend(...client.state.messages.slice(start, rows.first).map(messageRow));
+  rows.first = start;
+  list.scrollTop = list.scrollHeight - height;
+}
+
+// -- the rest of the page: small, rendered whole ---------------------------------------------------
+function renderPeople() {
+  const state = client.state;
   const participants = state.participants || {};
   const ratings = state.connection_ratings || {};
+  const me = client.me;
   const ul = $("participants");
   ul.replaceChildren();
   for (const [id, name] of Object.entries(participants).sort((a, b) => a[1].localeCompare(b[1]))) {
     const li = document.createElement("li");
     const who = document.createElement("span"); who.textContent = name;
-    if (view.me && id === view.me.id) { who.className = "me"; who.textContent = name + " (you)"; }
+    if (me && id === me.id) { who.className = "me"; who.textContent = name + " (you)"; }
     const stars = document.createElement("span"); stars.className = "stars";
     stars.textContent = ratings[id] ? "rated " + ratings[id] : "";
     li.append(who, stars);
@@ -103,7 +90,7 @@ function render() {
   $("count").textContent = String(Object.keys(participants).length);
   const average = state.average_rating || 0;
   $("average").textContent = Object.keys(ratings).length ? "average " + average.toFixed(2) : "average –";
-  const mine = view.me ? ratings[view.me.id] : undefined;
+  const mine = me ? ratings[me.id] : undefined;
   for (const button of $("rating").querySelectorAll("button")) {
     button.setAttribute("aria-checked", String(Number(button.dataset.value) === mine));
     button.setAttribute("role", "radio");
@@ -135,91 +122,67 @@ function drawChart(ratings) {
   });
 }
 
-function showError(id, text) { $(id).textContent = text || ""; }
+// -- wiring -------------------------------------------------------------------------------------------
+client.addEventListener("reset", () => { renderMessages(); renderPeople(); });
+client.addEventListener("change", (event) => {
+  if (event.detail.change.trait === "messages") updateMessages(event.detail.change);
+});
+client.addEventListener("batch", (event) => {
+  if (event.detail.changes.some((c) => c.trait !== "messages")) renderPeople();
+});
+client.addEventListener("refused", (event) => {
+  showError(event.detail.trait === "rating_selector" ? "rating-error" : "send-error", event.detail.detail);
+});
+client.addEventListener("status", (event) => {
+  const { status, retryIn } = event.detail;
+  if (status === "live") setStatus("live", "live");
+  else if (status === "reconnecting") setStatus(`reconnecting in ${Math.round(retryIn / 1000)} s…`, "down");
+  else if (status === "offline" && client.me) setStatus("offline: waiting for the network…", "down");
+});
+client.addEventListener("loggedout", () => showLogin());
 
-// -- the Comet loop ---------------------------------------------------------------------------------
-async function pollLoop() {
-  while (view.me) {
-    try {
-      const reply = await api("GET", `/api/poll?since=${view.seq}&epoch=${encodeURIComponent(view.epoch)}`);
-      if (reply.status === 401) { loggedOut(); return; }
-      if (reply.status !== 200) throw new Error(reply.data ? reply.data.detail : "HTTP " + reply.status);
-      backoff = 0;
-      setStatus("live", "live");
-      applyReply(reply.data);
-    } catch (error) {
-      backoff = Math.min(backoff ? backoff * 2 : 1000, 15000);
-      setStatus(`reconnecting in ${Math.round(backoff / 1000)} s…`, "down");
-      await new Promise((resolve) => setTimeout(resolve, backoff));
-    }
-  }
-}
-
-async function enter(me) {
-  view.me = me;
-  $("login").hidden = true;
-  $("chat").hidden = false;
-  const state = await api("GET", "/api/state");
-  if (state.status !== 200) { loggedOut(); return; }
-  applyReply({ reset: true, ...state.data });
-  setStatus("live", "live");
-  pollLoop();
-}
-
-function loggedOut() {
-  view.me = null;
+function showLogin() {
   $("chat").hidden = true;
   $("login").hidden = false;
   setStatus("not logged in", "");
 }
 
-function newMsgId() {
-  const bytes = new Uint8Array(12);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+function enter() {
+  $("login").hidden = true;
+  $("chat").hidden = false;
+  client.start();
 }
 
-// A send is retried with the same msg_id when a replica or the broker is briefly away:
-// the model applies one msg_id once, so nothing is lost and nothing doubles.
 async function send(trait, value, errorId) {
   showError(errorId, "");
-  const msgId = newMsgId();
-  for (let attempt = 0, wait = 500; ; attempt++, wait *= 2) {
-    let reply;
-    try {
-      reply = await api("POST", "/api/send", { trait, value, msg_id: msgId });
-    } catch (error) {
-      reply = { status: 0, data: null };
-    }
-    if (reply.status === 202) return true;
-    if (reply.status === 401) { loggedOut(); return false; }
-    const transient = reply.status === 0 || reply.status === 502 || reply.status === 503 || reply.status === 504;
-    if (!transient || attempt >= 5) {
-      showError(errorId, reply.data ? reply.data.detail : "could not send (HTTP " + reply.status + ")");
-      return false;
-    }
-    showError(errorId, "retrying…");
-    await new Promise((resolve) => setTimeout(resolve, wait));
+  try {
+    await client.set(trait, value);
+    return true;
+  } catch (error) {
+    showError(errorId, error.detail);
+    return false;
   }
 }
 
-window.addEventListener("DOMContentLoaded", async () => {
-  $("login-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    showError("login-error", "");
-    const reply = await api("POST", "/api/login", { name: $("name").value });
-    if (reply.status !== 200) { showError("login-error", reply.data ? reply.data.detail : "log-in failed"); return; }
-    enter({ id: reply.data.id, name: reply.data.name });
-  });
-  $("send-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const entry = $("entry");
-    if (await send("entry_field", entry.value, "send-error")) entry.value = "";
-  });
-  for (const button of $("rating").querySelectorAll("button")) {
-    button.addEventListener("click", () => send("rating_selector", Number(button.dataset.value), "rating-error"));
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showError("login-error", "");
+  try {
+    await client.login($("name").value);
+  } catch (error) {
+    showError("login-error", error.detail);
+    return;
   }
-  $("logout").addEventListener("click", async () => { await api("POST", "/api/logout"); loggedOut(); });
-  const session = await api("GET", "/api/session");
-  if (session.status === 200) enter(session.data); else loggedOut();
+  enter();
 });
+$("send-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const entry = $("entry");
+  if (await send("entry_field", entry.value, "send-error")) entry.value = "";
+});
+for (const button of $("rating").querySelectorAll("button")) {
+  button.addEventListener("click", () => send("rating_selector", Number(button.dataset.value), "rating-error"));
+}
+$("messages").addEventListener("scroll", loadOlder);
+$("logout").addEventListener("click", () => client.logout());
+if (await client.resume()) enter(); else showLogin();

@@ -1,0 +1,78 @@
+"""The page generated from a model's schema, on a model with no page of its own (tests/models/counter.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from runner.stack import Stack
+from tests.gateway.test_browser import browser, open_chat  # noqa: F401 - the fixture
+
+pytestmark = [pytest.mark.stack, pytest.mark.browser]
+
+INJECTED = '<img src=x onerror="window.__xss=1">'
+
+
+@pytest.fixture(scope="module")
+def counter(make_stack: Any) -> Iterator[Stack]:
+    env = {"model": {"TRAITSWEB_MODEL": "tests.models.counter:create"}}
+    with make_stack(gateways=1, proxy=True, env=env) as stack:
+        yield stack
+
+
+def join(browser: Any, stack: Stack, name: str) -> Any:  # noqa: F811
+    page = open_chat(browser, stack.proxy_url, name, main="#model")  # the chat's log-in form and status line
+    page.wait_for_selector("[data-control=increment] input[type=range]")
+    return page
+
+
+def move_slider(page: Any, trait: str, value: int) -> None:
+    page.eval_on_selector(f"[data-control={trait}] input[type=range]",
+                          "(s, v) => { s.value = String(v); s.dispatchEvent(new Event('input'));"
+                          " s.dispatchEvent(new Event('change')); }", value)
+
+
+def test_the_root_serves_the_generated_page_for_a_model_without_one(counter: Stack) -> None:
+    page = httpx.get(counter.proxy_url + "/")
+    assert page.status_code == 200 and "/static/model.js" in page.text
+    chat = httpx.get(counter.proxy_url + "/generated")
+    assert chat.status_code == 200 and "/static/model.js" in chat.text
+
+
+def test_controls_follow_the_schema_and_changes_show_on_every_page(browser: Any, counter: Stack) -> None:  # noqa: F811
+    one = join(browser, counter, "One")
+    two = join(browser, counter, "Two")
+    slider = one.locator("[data-control=increment] input[type=range]")
+    assert (slider.get_attribute("min"), slider.get_attribute("max")) == ("-10", "10")
+    options = one.eval_on_selector_all("[data-control=colour] option", "os => os.map(o => o.textContent)")
+    assert options == ["red", "green", "blue"]
+    before = int(two.locator("[data-trait=total]").inner_text())
+    move_slider(one, "increment", 7)
+    two.wait_for_function(f"() => document.querySelector('[data-trait=total]').textContent === '{before + 7}'")
+    points = int(two.locator("[data-view=history] svg").get_attribute("data-points"))
+    move_slider(two, "increment", -3)
+    one.wait_for_function(f"() => document.querySelector('[data-trait=total]').textContent === '{before + 4}'")
+    two.wait_for_function(f"() => Number(document.querySelector('[data-view=history] svg').dataset.points) === {points + 1}")
+    one.select_option("[data-control=colour] select", label="green")
+    two.wait_for_function("() => document.querySelector('[data-trait=colours]').textContent.includes('green')")
+    assert not one.dialogs and not two.dialogs
+
+
+def test_a_refused_value_shows_its_error_at_the_control(browser: Any, counter: Stack) -> None:  # noqa: F811
+    page = join(browser, counter, "Refused")
+    page.fill("[data-control=increment] input[type=number]", "50")
+    page.dispatch_event("[data-control=increment] input[type=number]", "change")
+    page.wait_for_function("() => document.querySelector('[data-control=increment] .error').textContent.includes('10')")
+
+
+def test_injected_text_stays_text(browser: Any, counter: Stack) -> None:  # noqa: F811
+    mallory = join(browser, counter, INJECTED)
+    victim = join(browser, counter, "Victim")
+    victim.wait_for_function("n => document.querySelector('[data-trait=participants]').textContent.includes(n)",
+                             arg=INJECTED)
+    for page in (mallory, victim):
+        assert page.evaluate("() => window.__xss === undefined")
+        assert page.evaluate("() => document.querySelectorAll('#views img, #controls img').length") == 0
