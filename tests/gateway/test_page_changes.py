@@ -1,7 +1,7 @@
-"""The chat page's own change application (app.js) on the change vectors traitsweb.state is held to.
+"""The browser client's change application (static/traitsweb.js, which every page uses) on the change
+vectors traitsweb.state is held to.
 
-No stack: the page's script is loaded into a blank headless Chromium page (its start-up waits for
-``DOMContentLoaded``, which a blank page has already had), and its ``applyChange`` runs on each vector.
+No stack: the module is loaded into a blank headless Chromium page and its ``applyChange`` runs on each vector.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-APP_JS = ROOT / "services" / "gateway" / "static" / "app.js"
+CLIENT_JS = ROOT / "services" / "gateway" / "static" / "traitsweb.js"
 CHANGES = json.loads((Path(__file__).parents[1] / "unit" / "changes.json").read_text())
 APPLY = """(cases) => cases.map((c) => {
   const state = c.before === null ? {} : { t: structuredClone(c.before) };
@@ -40,17 +40,13 @@ def page() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page()
         page.set_content("<!doctype html><title>changes</title>")
-        page.add_script_tag(content=APP_JS.read_text())
+        page.add_script_tag(content=CLIENT_JS.read_text() + "\nwindow.applyChange = applyChange;", type="module")
+        page.wait_for_function("() => typeof window.applyChange === 'function'")
         yield page
         browser.close()
 
 
-@pytest.mark.parametrize(
-    "case",
-    [pytest.param(c, marks=[pytest.mark.xfail(reason=c["page_differs"])] if "page_differs" in c else [])
-     for c in CHANGES],
-    ids=[c["why"] for c in CHANGES],
-)
+@pytest.mark.parametrize("case", CHANGES, ids=[c["why"] for c in CHANGES])
 def test_the_page_applies_each_change_as_the_library_does(page: Any, case: dict[str, Any]) -> None:
     (state,) = page.evaluate(APPLY, [case])
     assert state == {"t": case["after"]}

@@ -23,13 +23,30 @@ export function applyChange(state, change) {
     for (const key of change.removed || []) delete items[key];
     Object.assign(items, change.set || {});
   } else if (change.op === "set_items") {
-    const members = new Set(state[trait] || []);
-    for (const m of change.removed || []) members.delete(m);
-    for (const m of change.added || []) members.add(m);
-    state[trait] = Array.from(members).sort();
+    // members compared by value (they may be JSON arrays) and sorted as Python sorts them
+    const removed = new Set((change.removed || []).map(memberKey));
+    const members = (state[trait] || []).filter((m) => !removed.has(memberKey(m)));
+    const have = new Set(members.map(memberKey));
+    for (const m of change.added || []) if (!have.has(memberKey(m))) { members.push(m); have.add(memberKey(m)); }
+    state[trait] = members.sort(compareMembers);
   } else {
     throw new Error(`unknown change op ${change.op}`);
   }
+}
+
+const memberKey = (member) => JSON.stringify(member);
+
+function compareMembers(a, b) {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      const order = compareMembers(a[i], b[i]);
+      if (order) return order;
+    }
+    return a.length - b.length;
+  }
+  const x = String(a), y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** A refusal from the gateway: `status` (HTTP), `code` and `detail` as in docs/protocol.md. */
