@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
+import sys
 import threading
 
 from traitsweb.broker import StompClient
+from traitsweb.factory import FactoryError, load_model
 
 from .config import ModelSettings
 from .service import ModelService
@@ -17,8 +18,10 @@ from .store import Store
 def main() -> None:
     settings = ModelSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s model %(levelname)s %(name)s: %(message)s")
-    module, _, factory = settings.model.partition(":")
-    model = getattr(importlib.import_module(module), factory)()
+    try:
+        model = load_model(settings.model)
+    except FactoryError as exc:
+        sys.exit(f"model: TRAITSWEB_MODEL={settings.model}: {exc}")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
