@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from traitsweb.background import Scheduler, start_model
 from traitsweb.broker import StompClient
 from traitsweb.factory import FactoryError, load_model
 
@@ -31,7 +32,10 @@ def main() -> None:
             settings.broker, name="model", heartbeat_ms=settings.heartbeat_ms, on_state=service.on_broker_state
         ) as client:
             service.attach(client)
-            service.run(stop)
+            with Scheduler(service.apply_background) as scheduler:
+                if start_model(model, scheduler):
+                    logging.getLogger(__name__).info("the model changes by itself too (it has start())")
+                service.run(stop)
 
 
 if __name__ == "__main__":
