@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -15,11 +14,8 @@ import pytest
 
 from examples.instrument import Instrument
 from runner.stack import Stack
-from services.model.config import ModelSettings
-from services.model.service import ModelService
-from services.model.store import Store
+from tests.inprocess import Served
 from tests.stompclient import Peer
-from traitsweb import protocol
 from traitsweb.background import Scheduler, start_model
 from traitsweb.state import Mirror, Outcome
 
@@ -137,69 +133,30 @@ def test_start_model_calls_start_only_if_the_model_has_it() -> None:
     assert scheduler.run_due() == pytest.approx(0.05)  # its 20 Hz sampling is scheduled
 
 
-# -- the model service's hook, in-process (a recording stand-in for the broker client) -------------------
-class RecordingClient:
-    """What ModelService uses of StompClient; publishing records the body."""
-
-    generation = 1
-
-    def __init__(self) -> None:
-        self.published: list[dict[str, Any]] = []
-        self.acked: list[Any] = []
-
-    def subscribe(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def publish(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> bool:
-        self.published.append(json.loads(body))
-        return True
-
-    def ack(self, frame: Any) -> None:
-        self.acked.append(frame)
-
-
-class Frame:
-    generation = 1
-
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.body = protocol.encode(body)
-        self.headers = {"message-id": uuid.uuid4().hex}
-
-
+# -- the model service's hook, in-process ---------------------------------------------------------------------
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Callable[[], tuple[ModelService, RecordingClient, Store]]]:
-    opened: list[Store] = []
+def served(tmp_path: Path) -> Iterator[Callable[[], Served]]:
+    opened: list[Served] = []
 
-    def serve() -> tuple[ModelService, RecordingClient, Store]:
-        store = Store(tmp_path / "model.sqlite3").__enter__()
-        opened.append(store)
-        model = Instrument(keep=5)
-        service = ModelService(ModelSettings(data_dir=tmp_path), model, store)
-        client = RecordingClient()
-        service.attach(client)  # type: ignore[arg-type]
-        return service, client, store
+    def serve() -> Served:
+        opened.append(Served(Instrument(keep=5), tmp_path))
+        return opened[-1]
 
     yield serve
-    for store in opened:
-        store.__exit__()
-
-
-def follow(messages: list[dict[str, Any]], mirror: Mirror) -> None:
-    for message in messages:
-        assert mirror.feed(message) is Outcome.APPLIED, message
+    for one in opened:
+        one.close()
 
 
 def test_background_changes_are_numbered_journaled_and_survive_a_restart(served: Any) -> None:
-    service, client, store = served()
+    one = served()
+    service, client, store, mirror = one.service, one.client, one.store, one.mirror
     clock = FakeClock()
     scheduler = Scheduler(service.apply_background, clock=clock)
-    start_model(service.bridge.model, scheduler)
-    mirror = Mirror()
-    mirror.load(protocol.out_message("snapshot", service.epoch, service.seq, state=service.bridge.state()))
+    start_model(one.model, scheduler)
     for _ in range(8):  # 8 readings, keeping the last 5: the trimming travels as list item changes
         clock.now += 0.05
         scheduler.run_due()
-    follow(client.published, mirror)
+    one.follow()
     trims = [m for m in client.published if m["trait"] == "readings" and m["removed"]]
     assert [(m["index"], m["removed"], m["added"]) for m in trims] == [(0, 1, [])] * 3
     assert mirror.state == service.bridge.state() and mirror.state["samples"] == 8
@@ -208,24 +165,26 @@ def test_background_changes_are_numbered_journaled_and_survive_a_restart(served:
     assert journal == client.published
 
     # the model restarts: the journal brings the readings back; the timer starts from now and applies nothing twice
-    store.__exit__()
-    again, client2, _ = served()
-    assert (again.epoch, again.seq) == (service.epoch, service.seq)
-    assert again.bridge.state() == mirror.state
-    scheduler2 = Scheduler(again.apply_background, clock=clock)
-    start_model(again.bridge.model, scheduler2)
-    assert client2.published == []  # nothing re-applied at start
+    one.close()
+    again = served()
+    assert (again.service.epoch, again.service.seq) == (service.epoch, service.seq)
+    assert again.mirror.state == mirror.state
+    scheduler2 = Scheduler(again.service.apply_background, clock=clock)
+    start_model(again.model, scheduler2)
+    assert again.client.published == []  # nothing re-applied at start
     clock.now += 0.05
     scheduler2.run_due()
-    follow(client2.published, mirror)
-    assert mirror.state["samples"] == 9 and mirror.state == again.bridge.state()
+    again.follow()
+    assert again.mirror.state["samples"] == 9 and again.mirror.state == again.service.bridge.state()
+    assert again.mirror.state["readings"][:4] == mirror.state["readings"][1:]
 
 
 def test_what_a_failing_callback_changed_is_still_journaled(served: Any) -> None:
-    service, client, store = served()
+    one = served()
+    service, client, store = one.service, one.client, one.store
 
     def half_done() -> None:
-        service.bridge.model.samples += 1
+        one.model.samples += 1
         raise RuntimeError("broke halfway")
 
     with pytest.raises(RuntimeError):
@@ -235,23 +194,19 @@ def test_what_a_failing_callback_changed_is_still_journaled(served: Any) -> None
 
 
 def test_ticks_and_client_writes_from_two_threads_share_one_lock(served: Any) -> None:
-    service, client, _ = served()
-    mirror = Mirror()
-    mirror.load(protocol.out_message("snapshot", service.epoch, service.seq, state=service.bridge.state()))
-    session = uuid.uuid4().hex
-    service._on_frame("control", Frame({"type": "login", "id": session, "name": "ann", "msg_id": uuid.uuid4().hex}))
-    with Scheduler(service.apply_background) as scheduler:
-        scheduler.every(0.001, service.bridge.model.sample)
+    one = served()
+    session = one.login("ann")
+    with Scheduler(one.service.apply_background) as scheduler:
+        scheduler.every(0.001, one.model.sample)
         for n in range(300):
-            body = {"id": session, "trait": "setpoint", "value": float(n % 100), "msg_id": uuid.uuid4().hex}
-            service._on_frame("input", Frame(body))
+            one.write(session, "setpoint", float(n % 100))
         done: Future[None] = Future()
         scheduler.later(0, lambda: done.set_result(None))
         done.result(10)
-    follow(client.published, mirror)  # one gap-free sequence: every message numbered exactly once
-    assert mirror.state == service.bridge.state()
-    assert mirror.state["setpoint"] == 99.0 and mirror.state["samples"] > 0
-    assert len(client.acked) == 301
+    one.follow()  # one gap-free sequence: every message numbered exactly once
+    assert one.mirror.state == one.service.bridge.state()
+    assert one.mirror.state["setpoint"] == 99.0 and one.mirror.state["samples"] > 0
+    assert len(one.client.acked) == 301
 
 
 # -- a ticking model on the real stack, killed with SIGKILL ------------------------------------------------------
