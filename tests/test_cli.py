@@ -20,7 +20,8 @@ BAD = [
     ("tests.models.bad:returns_plain_hastraits",
      "returned a traits.has_traits.HasTraits, not a traitsweb.bridge.SharedModel"),
     ("tests.models.bad:no_handler", "returned a NoHandler without a handler class"),
-    ("tests.models.bad:wrong_handler", "WrongHandler.handler_class is a traits.has_traits.MetaHasTraits, not a"),
+    ("tests.models.bad:wrong_handler", "WrongHandler.handler_class is the class traits.has_traits.HasTraits, not a traitsweb.bridge.SessionHandler"),
+    ("tests.models.bad:start_without_scheduler", "StartWithoutScheduler.start must take one argument, the traitsweb"),
 ]
 
 

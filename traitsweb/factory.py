@@ -11,6 +11,7 @@ restarting in a loop::
 from __future__ import annotations
 
 import importlib
+import inspect
 import traceback
 
 from traitsweb.bridge import Bridge, SessionHandler, SharedModel
@@ -65,11 +66,19 @@ def _check_handler(spec: str, model: SharedModel) -> None:
         Bridge(model, lambda change: None).close()
     except Exception as exc:
         raise FactoryError(f"the bridge cannot serve {spec}(): {_one_line(exc)}") from None
+    start = getattr(model, "start", None)
+    if start is not None:
+        try:
+            inspect.signature(start).bind(None)
+        except (TypeError, ValueError):
+            raise FactoryError(f"{name}.start must take one argument, the traitsweb.background.Scheduler") from None
 
 
 def _a(value: object) -> str:
     if value is None:
         return "None"
+    if isinstance(value, type):
+        return f"the class {value.__module__}.{value.__qualname__}"
     kind = type(value)
     name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
     return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"

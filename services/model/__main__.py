@@ -33,8 +33,8 @@ def main() -> None:
         ) as client:
             service.attach(client)
             with Scheduler(service.apply_background) as scheduler:
-                if start_model(model, scheduler):
-                    logging.getLogger(__name__).info("the model changes by itself too (it has start())")
+                # under the lock, so whatever start() changes is journaled and published too
+                service.apply_background(lambda: start_model(model, scheduler))
                 service.run(stop)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from traits.api import HasTraits, Int
 
-from traitsweb.bridge import SharedModel
+from traitsweb.bridge import SessionHandler, SharedModel
 
 not_callable = 42
 
@@ -34,3 +34,17 @@ WrongHandler.handler_class = HasTraits  # type: ignore[assignment]
 
 def wrong_handler() -> WrongHandler:
     return WrongHandler()
+
+
+class StartWithoutScheduler(SharedModel):
+    total = Int(0, exposed=True)
+
+    def start(self) -> None:
+        pass
+
+
+StartWithoutScheduler.handler_class = SessionHandler
+
+
+def start_without_scheduler() -> StartWithoutScheduler:
+    return StartWithoutScheduler()
