@@ -28,7 +28,6 @@ from traitsweb.factory import FactoryError, load_model
 __all__ = ["CHAT", "main"]
 
 CHAT = "services.model.chat:create"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,10 +69,10 @@ def _serve(args: argparse.Namespace) -> int:
         load_model(args.model)
     except FactoryError as exc:
         return _fail(str(exc))
-    from runner.stack import Stack, StackConfig, StackError  # supervisor is the runner extra's
+    from runner.stack import ROOT, Stack, StackConfig, StackError  # supervisor is the runner extra's
 
     config = StackConfig(
-        run_dir=args.run_dir or run_dir_for(args.model),
+        run_dir=args.run_dir or run_dir_for(args.model, ROOT),
         gateways=args.gateways,
         proxy_port=args.port,
         stomp_port=args.stomp_port,
@@ -97,11 +96,11 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_dir_for(model: str) -> Path:
+def run_dir_for(model: str, root: Path) -> Path:
     """Each model keeps its own broker, journal and logs: a chat journal is no instrument's history."""
     if model == CHAT:
-        return ROOT / ".run" / "local"
-    return ROOT / ".run" / "models" / re.sub(r"[^A-Za-z0-9_.-]+", "-", model)
+        return root / ".run" / "local"
+    return root / ".run" / "models" / re.sub(r"[^A-Za-z0-9_.-]+", "-", model)
 
 
 def _fail(message: str, *, code: int = 2) -> int:

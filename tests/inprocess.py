@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from services.model.config import ModelSettings

@@ -35,6 +35,7 @@ job's future under the lock).
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -221,12 +222,12 @@ class Scheduler:
             result = job(*args, **kwargs)
         except Exception as exc:
             if on_error is not None:
-                self._apply(lambda: on_error(exc))
+                self._apply(functools.partial(on_error, exc))
             else:
                 log.warning("background job %s failed: %r", getattr(job, "__qualname__", job), exc)
             raise
         if on_result is not None:
-            self._apply(lambda: on_result(result))
+            self._apply(functools.partial(on_result, result))
         return result
 
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from examples.instrument import Instrument
-from runner.stack import Stack
 from tests.inprocess import Served
 from tests.stompclient import Peer
 from traitsweb.background import Scheduler, start_model
