@@ -228,8 +228,7 @@ def test_a_ticking_model_killed_mid_stream_continues_its_history(make_stack: Any
         mirror.load(base)
         samples: list[int] = []
         restarted = False
-        with peer._cond:
-            messages = list(peer.messages)
+        messages = list(peer.messages)
         for message in messages:
             assert message["epoch"] == base["epoch"]  # the history goes on: no reset for anyone
             if message is restart:
