@@ -19,7 +19,7 @@ from services.model.service import ModelService
 from services.model.store import Store
 from traitsweb import protocol
 from traitsweb.bridge import SharedModel
-from traitsweb.state import Mirror, Outcome
+from traitsweb.state import apply_change
 
 
 class RecordingClient:
@@ -55,6 +55,34 @@ class RecordingClient:
             return found
 
 
+class Follower:
+    """The test's own copy of the state, kept at ``(epoch, seq)`` from snapshots and out messages.
+
+    :meth:`feed` says ``"applied"`` (the next message), ``"stale"`` (already covered) or ``"gap"``
+    (another epoch, or a message is missing: nothing applied).
+    """
+
+    def __init__(self) -> None:
+        self.epoch: str | None = None
+        self.seq = -1
+        self.state: dict[str, Any] = {}
+
+    def load(self, snapshot: dict[str, Any]) -> None:
+        self.epoch, self.seq, self.state = snapshot["epoch"], snapshot["seq"], json.loads(json.dumps(snapshot["state"]))
+
+    def feed(self, message: dict[str, Any]) -> str:
+        if message["epoch"] != self.epoch:
+            return "gap"
+        if message["seq"] <= self.seq:
+            return "stale"
+        if message["seq"] != self.seq + 1:
+            return "gap"
+        if message["type"] == "trait_change":
+            apply_change(self.state, message)
+        self.seq = message["seq"]
+        return "applied"
+
+
 class Frame:
     """An input or control frame as the broker client hands it to the service."""
 
@@ -73,7 +101,7 @@ class Served:
         self.service = ModelService(ModelSettings(data_dir=path), model, self.store)
         self.client = RecordingClient()
         self.service.attach(self.client)  # type: ignore[arg-type]
-        self.mirror = Mirror()
+        self.mirror = Follower()
         snapshot = protocol.out_message("snapshot", self.service.epoch, self.service.seq,
                                         state=self.service.bridge.state())
         self.mirror.load(snapshot)
@@ -103,5 +131,5 @@ class Served:
             new = self.client.published[self._followed:]
             self._followed = len(self.client.published)
         for message in new:
-            assert self.mirror.feed(message) is Outcome.APPLIED, message
+            assert self.mirror.feed(message) == "applied", message
         return new
