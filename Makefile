@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 GATEWAYS ?= 2
 PORT ?= 8000
+# pkg.module:factory of the model to serve (empty: the chat)
+MODEL ?=
 PYTEST_ARGS ?=
 
 .PHONY: setup system containers venv run test lint bench bench-smoke soak compose-test screenshot clean
@@ -27,9 +29,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[gateway,desktop,runner,test,bench]'
 	touch $@
 
-## Run the whole stack in the foreground until Ctrl-C: http://127.0.0.1:$(PORT)
+## Run the whole stack in the foreground until Ctrl-C: http://127.0.0.1:$(PORT) (MODEL=pkg.module:factory)
 run: setup
-	$(PY) -m runner --gateways $(GATEWAYS) --port $(PORT)
+	$(PY) -m runner serve $(MODEL) --gateways $(GATEWAYS) --port $(PORT)
 
 ## Every test, against real RabbitMQ, real HTTP and a real browser; and the compose stack under podman
 ## (tests/compose: skipped, with the reason, when podman cannot run here).

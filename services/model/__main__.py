@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
+import sys
 import threading
 
+from traitsweb.background import Scheduler, start_model
 from traitsweb.broker import StompClient
+from traitsweb.factory import FactoryError, load_model
 
 from .config import ModelSettings
 from .service import ModelService
@@ -17,8 +19,10 @@ from .store import Store
 def main() -> None:
     settings = ModelSettings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s model %(levelname)s %(name)s: %(message)s")
-    module, _, factory = settings.model.partition(":")
-    model = getattr(importlib.import_module(module), factory)()
+    try:
+        model = load_model(settings.model)
+    except FactoryError as exc:
+        sys.exit(f"model: TRAITSWEB_MODEL={settings.model}: {exc}")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -28,7 +32,10 @@ def main() -> None:
             settings.broker, name="model", heartbeat_ms=settings.heartbeat_ms, on_state=service.on_broker_state
         ) as client:
             service.attach(client)
-            service.run(stop)
+            with Scheduler(service.apply_background) as scheduler:
+                # under the lock, so whatever start() changes is journaled and published too
+                service.apply_background(lambda: start_model(model, scheduler))
+                service.run(stop)
 
 
 if __name__ == "__main__":

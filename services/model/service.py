@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from traitsweb import protocol
@@ -161,6 +162,19 @@ class ModelService:
                 log.info("logout %s… (%s)", message.id[:8], message.reason)
             self._last_seen.pop(message.id, None)
         return message.msg_id
+
+    def apply_background(self, change: Callable[[], None]) -> None:
+        """Run model code that changes the shared state by itself (``traitsweb.background``), under the lock.
+
+        Its effects are journaled, numbered and published as an input's are, with no ``msg_id``: only
+        effects are durable, so after a crash the journal restores them and nothing is applied twice.
+        What it changed before raising is kept too (the journal always matches the model), then it raises.
+        """
+        with self._lock:
+            try:
+                change()
+            finally:
+                self._commit_and_publish(None)
 
     def _logout_idle(self) -> None:
         limit = time.monotonic() - self.settings.idle_timeout
