@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from runner.stack import Stack
-from tests.gateway.test_browser import browser, open_chat  # noqa: F401 - the fixture
+from runner.stack import ROOT, Stack
+from tests.gateway.test_browser import SHOTS, browser, open_chat  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -76,3 +78,31 @@ def test_injected_text_stays_text(browser: Any, counter: Stack) -> None:  # noqa
     for page in (mallory, victim):
         assert page.evaluate("() => window.__xss === undefined")
         assert page.evaluate("() => document.querySelectorAll('#views img, #controls img').length") == 0
+
+
+@pytest.fixture(scope="module")
+def instrument(make_stack: Any) -> Iterator[Stack]:
+    env = {"model": {"TRAITSWEB_MODEL": "examples.instrument:create"}}
+    with make_stack(gateways=1, proxy=True, env=env) as stack:
+        yield stack
+
+
+def test_the_instrument_page_charts_readings_the_model_takes_by_itself(browser: Any, instrument: Stack) -> None:  # noqa: F811
+    page = open_chat(browser, instrument.proxy_url, "Watcher", main="#model", viewport={"width": 1100, "height": 900})
+    chart = "[data-view=readings] svg"
+    page.wait_for_selector(chart)
+    page.wait_for_function(f"() => Number(document.querySelector('{chart}').dataset.points) >= 20")
+    start = int(page.get_attribute(chart, "data-points"))
+    seen = page.evaluate("() => document.querySelector('[data-trait=samples]').textContent")
+    page.wait_for_function(f"() => document.querySelector('[data-trait=samples]').textContent !== '{seen}'")
+    page.wait_for_function(f"() => Number(document.querySelector('{chart}').dataset.points) > {start} || {start} >= 200")
+    assert page.eval_on_selector("[data-control=mode] select", "s => s.options.length") == 3
+    page.select_option("[data-control=mode] select", label="sine")
+    page.wait_for_function("() => document.querySelector('[data-trait=mode]').textContent === 'sine'")
+    move_slider(page, "setpoint", 60)
+    page.wait_for_function("() => document.querySelector('[data-trait=setpoint]').textContent === '60'")
+    page.wait_for_function("() => Number(document.querySelector('[data-view=readings] .scalar').textContent) > 50")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "instrument-page.png"), full_page=True)
+    if os.environ.get("TRAITSWEB_UPDATE_SCREENSHOTS"):
+        shutil.copy(SHOTS / "instrument-page.png", ROOT / "docs" / "screenshot-instrument.png")
