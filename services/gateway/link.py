@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from traitsweb import protocol
-from traitsweb.broker import BrokerUnavailable, StompClient
+from traitsweb.broker import BrokerUnavailable, Delivery, connect
 
 from .config import GatewaySettings
 from .hub import Hub
@@ -31,7 +31,7 @@ class BrokerLink:
         self.settings = settings
         self._loop = loop
         self.hub = Hub(buffer_size=settings.buffer_size, on_gap=self.request_snapshot)
-        self.client = StompClient(
+        self.client = connect(
             settings.broker, name=settings.replica, heartbeat_ms=settings.heartbeat_ms, on_state=self._on_state
         )
         self._reply_to = f"/temp-queue/snapshot-{uuid.uuid4().hex[:8]}"
@@ -57,10 +57,10 @@ class BrokerLink:
         return self.client.connected.is_set() and self.hub.ready
 
     # -- broker thread -> loop ---------------------------------------------------------
-    def _on_out(self, frame: Any) -> None:
+    def _on_out(self, frame: Delivery) -> None:
         self._loop.call_soon_threadsafe(self.hub.feed, frame.body)
 
-    def _on_snapshot(self, frame: Any) -> None:
+    def _on_snapshot(self, frame: Delivery) -> None:
         self._loop.call_soon_threadsafe(self.hub.load_snapshot, frame.body)
 
     def _on_state(self, state: str) -> None:

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 
-from traitsweb.broker import StompClient
+from traitsweb.broker import connect
 
 from .config import ModelSettings
 from .service import ModelService
@@ -24,7 +24,7 @@ def main() -> None:
         signal.signal(sig, lambda *_: stop.set())
     with Store(settings.data_dir / "model.sqlite3") as store:
         service = ModelService(settings, model, store)
-        with StompClient(
+        with connect(
             settings.broker, name="model", heartbeat_ms=settings.heartbeat_ms, on_state=service.on_broker_state
         ) as client:
             service.attach(client)
