@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from traitsweb import protocol
-from traitsweb.broker import Delivery, connect
+from traitsweb.broker import connect
 from traitsweb.settings import parse_broker_url
 
 Predicate = Callable[[dict[str, Any]], bool]

@@ -37,7 +37,7 @@ from traits.api import (
     String,
     TraitError,
 )
-from traits.observation.events import (
+from traits.observation.api import (
     DictChangeEvent,
     ListChangeEvent,
     SetChangeEvent,
@@ -63,6 +63,7 @@ class BoundedStr(BaseStr):
         if isinstance(value, str) and self.minlen <= len(value) <= self.maxlen:
             return value
         self.error(object, name, value)
+        raise AssertionError("TraitType.error raises")  # its stub does not say so
 
     def info(self) -> str:
         return f"a string of {self.minlen} to {self.maxlen} characters"
@@ -271,7 +272,7 @@ class Bridge:
         container = event.object
         for name in self.exposed:
             if getattr(self.model, name) is container:
-                return name
+                return str(name)
         raise LookupError("item change on a container that is not exposed")
 
 

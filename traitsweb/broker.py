@@ -107,7 +107,7 @@ def connect(
     return StompClient(broker, name=name, heartbeat_ms=heartbeat_ms, on_state=on_state)
 
 
-class _Listener(stomp.ConnectionListener):
+class _Listener(stomp.ConnectionListener):  # type: ignore[misc]  # stomp.py ships no type information
     """Routes one stomp.py connection's events to its :class:`StompClient`."""
 
     def __init__(self, client: StompClient, generation: int) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -122,9 +122,9 @@ class SnapshotRequest(BaseModel):
 
 
 Control = Annotated[
-    Union[Login, Logout, Touch, SnapshotRequest], Field(discriminator="type")
+    Login | Logout | Touch | SnapshotRequest, Field(discriminator="type")
 ]
-_CONTROL = TypeAdapter(Control)
+_CONTROL: TypeAdapter[Login | Logout | Touch | SnapshotRequest] = TypeAdapter(Control)
 
 
 def encode(message: Any) -> str:
