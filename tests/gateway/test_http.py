@@ -123,7 +123,7 @@ def test_sse_delivers_and_resumes_from_last_event_id(base_url: str, new_client: 
     assert [m["seq"] for m in resumed] == sorted(m["seq"] for m in resumed)
 
 
-def test_sse_in_process_streams_batches_ends_at_logout_and_resumes(inproc_api: Api, clients: Any) -> None:
+def test_sse_in_process_streams_batches_ends_at_logout_and_resumes(inproc_api: Api) -> None:
     """The test client returns a response once it ends: a logout ends the stream (``event: logged_out``)."""
     import threading
 
@@ -162,7 +162,7 @@ def test_sse_in_process_streams_batches_ends_at_logout_and_resumes(inproc_api: A
         return [(m["seq"], m["added"][0]["text"]) for _, kind, data in events if kind == "batch"
                 for m in json.loads(data)["messages"] if m.get("trait") == "messages" and m["added"]]
 
-    first, second = clients(), clients()
+    first, second = inproc_api.new_client(), inproc_api.new_client()  # share the app's client: nothing to close
     first.login(f"sse-{tag()}")
     events = stream(first, "sse one")
     assert [t for _, t in texts(events)] == ["sse one"]
