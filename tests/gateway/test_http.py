@@ -199,6 +199,14 @@ def test_openapi_and_operations_endpoints(api: Api) -> None:
     for path in ("/api/login", "/api/send", "/api/poll", "/api/state", "/api/logout", "/api/events",
                  "/healthz", "/readyz", "/metrics"):
         assert path in spec["paths"], path
+    # bodies and queries are described by the models that validate them
+    send = spec["paths"]["/api/send"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert send["required"] == ["trait", "value"] and send["additionalProperties"] is False
+    login = spec["paths"]["/api/login"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert login["required"] == ["name"]
+    poll = {p["name"]: p["schema"] for p in spec["paths"]["/api/poll"]["get"]["parameters"]}
+    assert {"since", "epoch", "timeout"} <= set(poll) and poll["since"]["minimum"] == 0
+    assert spec["paths"]["/api/state"]["get"]["responses"]["401"]["content"]["application/json"]
     assert api.http.get(api.url + "/docs").status_code == 200
     assert api.http.get(api.url + "/healthz").json() == {"status": "ok"}
     assert api.http.get(api.url + "/readyz").status_code == 200
