@@ -47,11 +47,20 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version="0.1.0",
         description="Browsers on the live Traits model: Comet long-poll, SSE and WebSocket bridged to STOMP.",
         lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},  # Prometheus (/metrics) is ours
     )
     errors.install(app)
     app.add_middleware(SecurityHeaders)
 
     # -- the route table ------------------------------------------------------------------------------
+    # the hot paths: plain ASGI, described to OpenAPI by stream.operations(); ahead of FastAPI's own
+    # /openapi.json and /docs routes, since the router tries routes in order and these take most requests
+    app.router.routes[:0] = [
+        Route("/api/send", stream.send, methods=["POST"], include_in_schema=False),
+        Route("/api/poll", stream.poll, methods=["GET"], include_in_schema=False),
+        Route("/api/events", stream.events, methods=["GET"], include_in_schema=False),
+        WebSocketRoute("/api/ws", stream.websocket),
+    ]
     api = app.add_api_route
     api("/", pages.index, methods=["GET", "HEAD"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
@@ -65,13 +74,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api("/api/logout", session.logout, methods=["POST"], tags=["session"], responses=responses(401, 403, 503))
     api("/api/state", session.state, methods=["GET"], tags=["model"], response_model=StateReply,
         responses=responses(401, 503))
-    # the hot paths: plain ASGI (routes/stream.py), described to OpenAPI by stream.operations()
-    app.router.routes += [
-        Route("/api/send", stream.send, methods=["POST"], include_in_schema=False),
-        Route("/api/poll", stream.poll, methods=["GET"], include_in_schema=False),
-        Route("/api/events", stream.events, methods=["GET"], include_in_schema=False),
-        WebSocketRoute("/api/ws", stream.websocket),
-    ]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
