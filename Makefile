@@ -9,8 +9,10 @@ PORT ?= 8000
 # pkg.module:factory of the model to serve (empty: the chat)
 MODEL ?=
 PYTEST_ARGS ?=
+#: what runs in this process alone: no RabbitMQ node, browser, Qt window or containers
+IN_PROCESS := not stack and not browser and not gui and not compose
 
-.PHONY: setup system containers venv run test lint bench bench-smoke soak compose-test screenshot clean
+.PHONY: setup system containers venv run check test lint bench bench-smoke soak compose-test screenshot clean
 
 setup: system venv
 
@@ -32,6 +34,16 @@ $(STAMP): pyproject.toml
 ## Run the whole stack in the foreground until Ctrl-C: http://127.0.0.1:$(PORT) (MODEL=pkg.module:factory)
 run: setup
 	$(PY) -m runner serve $(MODEL) --gateways $(GATEWAYS) --port $(PORT)
+
+## Lint, then every in-process test (the gateway's HTTP contract on the memory broker, the library's units):
+## well under a minute, nothing to start.
+check: lint
+	$(PY) -m pytest -q -m "$(IN_PROCESS)" $(PYTEST_ARGS)
+
+## ruff over the repository (rules in pyproject.toml), mypy --strict on the library.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy --strict traitsweb/
 
 ## Every test, against real RabbitMQ, real HTTP and a real browser; and the compose stack under podman
 ## (tests/compose: skipped, with the reason, when podman cannot run here).

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from traitsweb import protocol
-from traitsweb.broker import StompClient
+from traitsweb.broker import connect
 from traitsweb.settings import parse_broker_url
 
 Predicate = Callable[[dict[str, Any]], bool]
@@ -23,7 +23,7 @@ class Peer:
     """Connects as ``url``'s user, subscribes to the out topic, records every message."""
 
     def __init__(self, url: str, *, name: str = "test-peer") -> None:
-        self.client = StompClient(parse_broker_url(url), name=name, heartbeat_ms=5000)
+        self.client = connect(parse_broker_url(url), name=name, heartbeat_ms=5000)
         self.messages: list[dict[str, Any]] = []
         self.replies: list[dict[str, Any]] = []
         self._cond = threading.Condition()

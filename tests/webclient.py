@@ -20,11 +20,14 @@ from traitsweb.state import apply_change
 
 
 class WebClient:
-    def __init__(self, base_urls: list[str] | str, *, origin: str | None = None, timeout: float = 40.0) -> None:
+    def __init__(self, base_urls: list[str] | str, *, origin: str | None = None, timeout: float = 40.0,
+                 http: httpx.Client | None = None) -> None:
+        """``http``: a client to share (an in-process app's test client), not closed by this one."""
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         self._urls = itertools.cycle(urls)
         self.origin = origin or urls[0]
-        self.http = httpx.Client(timeout=timeout, headers={"Origin": self.origin})
+        self._owns_http = http is None
+        self.http = http or httpx.Client(timeout=timeout, headers={"Origin": self.origin})
         self.token: str | None = None
         self.id: str | None = None
         self.epoch: str | None = None
@@ -39,7 +42,11 @@ class WebClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.http.close()
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_http:
+            self.http.close()
 
     def url(self, path: str) -> str:
         return next(self._urls) + path

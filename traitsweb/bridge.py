@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from traits.api import BaseStr, Dict, HasTraits, Instance, List, Set, Str, TraitError
 from traits.ctrait import CTrait
-from traits.observation.events import (
+from traits.observation.api import (
     DictChangeEvent,
     ListChangeEvent,
     SetChangeEvent,
@@ -49,6 +49,7 @@ class BoundedStr(BaseStr):
         if isinstance(value, str) and self.minlen <= len(value) <= self.maxlen:
             return value
         self.error(object, name, value)
+        raise AssertionError("TraitType.error raises")  # its stub does not say so
 
     def info(self) -> str:
         return f"a string of {self.minlen} to {self.maxlen} characters"
@@ -236,7 +237,7 @@ class Bridge:
         container = event.object
         for name in self.exposed:
             if getattr(self.model, name) is container:
-                return name
+                return str(name)
         raise LookupError("item change on a container that is not exposed")
 
 
@@ -244,5 +245,5 @@ def _accepted(handler: HasTraits, trait: str, value: Any) -> str:
     """What ``trait`` accepts, in Traits' own words (the trait's description, not the error's text)."""
     try:
         return str(handler.trait(trait).full_info(handler, trait, value))
-    except Exception:  # a handler's full_info may evaluate dynamic bounds; the refusal stands regardless
+    except Exception:  # noqa: BLE001 - a handler's full_info may evaluate dynamic bounds; the refusal stands regardless
         return "a value this trait accepts"

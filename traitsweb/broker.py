@@ -11,9 +11,13 @@ re-issues every registered subscription on it::
         client.send("/queue/y", body)          # waits for the broker's receipt
 
 Callbacks run on stomp.py's receiver thread: hand the work on and return.
-Each delivered frame carries ``frame.generation``, the number of the
-connection it came on; acking a frame of an older connection is skipped (the
-broker has already requeued it).
+Each callback gets a :class:`Delivery`: the frame's body and headers and the
+``generation``, the number of the connection it came on; acking a delivery of
+an older connection is skipped (the broker has already requeued it).
+
+:func:`connect` picks the implementation from the URL: ``stomp://...`` is a
+:class:`StompClient`, ``memory://NAME`` an in-process broker
+(:mod:`traitsweb.memory`) with the same surface, for tests without RabbitMQ.
 """
 
 from __future__ import annotations
@@ -26,18 +30,28 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import stomp
 from stomp.exception import StompException
 
 from traitsweb.settings import BrokerURL
 
-__all__ = ["BrokerUnavailable", "StompClient", "Subscription"]
+__all__ = ["BrokerClient", "BrokerUnavailable", "Delivery", "StompClient", "Subscription", "connect"]
 
 log = logging.getLogger(__name__)
 
-FrameCallback = Callable[[Any], None]
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One frame the broker delivered, and the number of the connection it came on."""
+
+    body: str
+    headers: dict[str, str]
+    generation: int
+
+
+FrameCallback = Callable[[Delivery], None]
 
 
 class BrokerUnavailable(RuntimeError):
@@ -53,7 +67,47 @@ class Subscription:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
-class _Listener(stomp.ConnectionListener):
+class BrokerClient(Protocol):
+    """What services use of a broker connection; :func:`connect` returns one."""
+
+    name: str
+    connected: threading.Event
+    reconnects: int
+
+    @property
+    def generation(self) -> int: ...
+    def __enter__(self) -> BrokerClient: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def start(self) -> None: ...
+    def close(self) -> None: ...
+    def wait_connected(self, timeout: float) -> bool: ...
+    def subscribe(self, destination: str, callback: FrameCallback, *, ack: str = "auto",
+                  headers: dict[str, str] | None = None) -> Subscription: ...
+    def on_reply(self, temp_queue: str, callback: FrameCallback) -> None: ...
+    def send_async(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> Future[None]: ...
+    def send(self, destination: str, body: str, *, headers: dict[str, str] | None = None,
+             timeout: float = 5.0) -> None: ...
+    def publish(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> bool: ...
+    def ack(self, frame: Delivery) -> None: ...
+    def nack(self, frame: Delivery) -> None: ...
+
+
+def connect(
+    broker: BrokerURL,
+    *,
+    name: str,
+    heartbeat_ms: int = 10_000,
+    on_state: Callable[[str], None] | None = None,
+) -> BrokerClient:
+    """The client for ``broker``'s scheme (not started: use it as a context manager or call ``start``)."""
+    if broker.scheme == "memory":
+        from traitsweb.memory import MemoryClient
+
+        return MemoryClient(broker, name=name, on_state=on_state)
+    return StompClient(broker, name=name, heartbeat_ms=heartbeat_ms, on_state=on_state)
+
+
+class _Listener(stomp.ConnectionListener):  # type: ignore[misc]  # stomp.py ships no type information
     """Routes one stomp.py connection's events to its :class:`StompClient`."""
 
     def __init__(self, client: StompClient, generation: int) -> None:
@@ -214,13 +268,13 @@ class StompClient:
                 return False
         return True
 
-    def ack(self, frame: Any) -> None:
+    def ack(self, frame: Delivery) -> None:
         self._settle(frame, "ack")
 
-    def nack(self, frame: Any) -> None:
+    def nack(self, frame: Delivery) -> None:
         self._settle(frame, "nack")
 
-    def _settle(self, frame: Any, how: str) -> None:
+    def _settle(self, frame: Delivery, how: str) -> None:
         with self._lock:
             conn = self._conn
             if conn is None or frame.generation != self._generation or not self.connected.is_set():
@@ -337,15 +391,15 @@ class StompClient:
     def _deliver(self, generation: int, frame: Any) -> None:
         if generation != self._generation:
             return
-        frame.generation = generation
+        delivery = Delivery(frame.body, frame.headers, generation)
         with self._lock:
-            key = frame.headers.get("subscription", "")
+            key = delivery.headers.get("subscription", "")
             sub = self._subscriptions.get(key)
             callback = sub.callback if sub is not None else self._replies.get(key)
         if callback is None:
             return
         try:
-            callback(frame)
+            callback(delivery)
         except Exception:  # noqa: BLE001 - never let one bad frame stop the receiver
             log.exception("%s: callback for %s failed", self.name, key)
 

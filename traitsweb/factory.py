@@ -34,7 +34,7 @@ def load_model(spec: str) -> SharedModel:
         if exc.name is not None and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise FactoryError(f"cannot import {module_name!r}: no module named {exc.name!r}") from None
         raise FactoryError(f"importing {module_name!r} failed: {_one_line(exc)}") from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - user code may raise anything
         raise FactoryError(f"importing {module_name!r} failed: {_one_line(exc)}") from None
     factory: object = module
     for part in attribute.split("."):
@@ -45,7 +45,7 @@ def load_model(spec: str) -> SharedModel:
         raise FactoryError(f"{spec} is not callable (it is {_a(factory)})")
     try:
         model = factory()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - user code may raise anything
         raise FactoryError(f"{spec}() raised {_one_line(exc)}") from None
     if not isinstance(model, SharedModel):
         raise FactoryError(f"{spec}() returned {_a(model)}, not a traitsweb.bridge.SharedModel")
@@ -64,7 +64,7 @@ def _check_handler(spec: str, model: SharedModel) -> None:
         raise FactoryError(f"{name}.handler_class is {_a(handler)}, not a traitsweb.bridge.SessionHandler subclass")
     try:
         Bridge(model, lambda change: None).close()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - user code may raise anything
         raise FactoryError(f"the bridge cannot serve {spec}(): {_one_line(exc)}") from None
     start = getattr(model, "start", None)
     if start is not None:

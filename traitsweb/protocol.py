@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -25,6 +25,8 @@ __all__ = [
     "CONTROL",
     "INPUT",
     "MAX_BODY_BYTES",
+    "MSG_ID_MAX",
+    "NAME_MAX",
     "OUT",
     "QUEUE_HEADERS",
     "SEND_HEADERS",
@@ -75,7 +77,10 @@ class ProtocolError(ValueError):
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 SessionId = Annotated[str, Field(pattern=SESSION_RE.pattern)]
-MsgId = Annotated[str, Field(min_length=1, max_length=64)]
+MSG_ID_MAX = 64
+MsgId = Annotated[str, Field(min_length=1, max_length=MSG_ID_MAX)]
+#: a participant's display name, in characters
+NAME_MAX = 64
 TraitName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 
 
@@ -93,7 +98,7 @@ class Login(BaseModel):
     model_config = _STRICT
     type: Literal["login"]
     id: SessionId
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
     msg_id: MsgId | None = None
 
 
@@ -122,9 +127,9 @@ class SnapshotRequest(BaseModel):
 
 
 Control = Annotated[
-    Union[Login, Logout, Touch, SnapshotRequest], Field(discriminator="type")
+    Login | Logout | Touch | SnapshotRequest, Field(discriminator="type")
 ]
-_CONTROL = TypeAdapter(Control)
+_CONTROL: TypeAdapter[Login | Logout | Touch | SnapshotRequest] = TypeAdapter(Control)
 
 
 def encode(message: Any) -> str:

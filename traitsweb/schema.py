@@ -25,8 +25,8 @@ from traits.api import (
     List,
     Set,
     String,
-    Undefined,
 )
+from traits.api import Undefined  # type: ignore[attr-defined]  # public in traits.api, missing from its stubs
 from traits.ctrait import CTrait
 
 __all__ = ["describe", "model_schema", "range_bounds"]
@@ -49,8 +49,9 @@ def range_bounds(handler: BaseRange) -> tuple[Any, Any, bool, bool]:
     return handler._low, handler._high, handler._exclude_low, handler._exclude_high
 
 
-def describe(trait: CTrait, *, _depth: int = 0) -> Schema:
+def describe(ctrait: CTrait, *, _depth: int = 0) -> Schema:
     """The JSON Schema of one trait's encoded values, with ``title``/``description``/``default``."""
+    trait: Any = ctrait  # CTrait's stubs omit its dynamic attributes (handler, metadata such as label)
     schema = _type_schema(trait.handler, _depth)
     if trait.label:
         schema["title"] = str(trait.label)
@@ -86,8 +87,9 @@ def _describe_or_any(name: str, trait: CTrait) -> Schema:
     """A trait type whose attributes do not read as documented is any JSON: a model never fails to serve for it."""
     try:
         return describe(trait)
-    except Exception:
-        log.warning("cannot describe trait %r (%s): published as any JSON", name, type(trait.handler).__name__,
+    except Exception:  # noqa: BLE001 - a third-party trait type may fail in any way
+        handler = getattr(trait, "handler", None)
+        log.warning("cannot describe trait %r (%s): published as any JSON", name, type(handler).__name__,
                     exc_info=True)
         return {}
 

@@ -25,16 +25,20 @@ class BrokerURL:
     user: str | None
     password: str | None
     vhost: str = "/"
+    #: ``stomp`` (RabbitMQ's STOMP listener) or ``memory`` (an in-process broker named ``host``, for tests)
+    scheme: str = "stomp"
 
     def __repr__(self) -> str:  # never print the password
-        return f"BrokerURL(stomp://{self.user or ''}@{self.host}:{self.port}{self.vhost})"
+        return f"BrokerURL({self.scheme}://{self.user or ''}@{self.host}:{self.port}{self.vhost})"
 
 
 def parse_broker_url(url: str) -> BrokerURL:
-    """``stomp://user:password@host:port[/vhost]`` -> :class:`BrokerURL`."""
+    """``stomp://user:password@host:port[/vhost]`` or ``memory://name`` -> :class:`BrokerURL`."""
     parts = urlsplit(url)
+    if parts.scheme == "memory" and parts.hostname:
+        return BrokerURL(host=parts.hostname, port=0, user=parts.username, password=None, scheme="memory")
     if parts.scheme != "stomp" or not parts.hostname:
-        raise ValueError("broker URL must look like stomp://user:password@host:61613")
+        raise ValueError("broker URL must look like stomp://user:password@host:61613 (or memory://name)")
     vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
     return BrokerURL(
         host=parts.hostname,

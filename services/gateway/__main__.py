@@ -8,7 +8,6 @@ import logging
 import uvicorn
 
 from .app import create_app
-from .coalesce import CoalescingHttpToolsProtocol
 from .config import GatewaySettings
 
 
@@ -38,7 +37,6 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=3,
         proxy_headers=False,
-        http=CoalescingHttpToolsProtocol,
     )
 
 

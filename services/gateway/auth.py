@@ -1,8 +1,8 @@
 """Who is asking: the session token (Authorization header, cookie, or a WebSocket's query), checked Origin.
 
-Works on any mapping of lower-case header names (Starlette's ``Headers``, or
-the plain dict the hot paths build) so that FastAPI's routes and the
-plain-ASGI hot paths (:mod:`.hot`) share one implementation. A verified token is remembered
+Works on any mapping of lower-case header names (Starlette's ``Headers``) so
+that FastAPI's routes and the plain-ASGI stream routes (:mod:`.routes.stream`)
+share one implementation. A verified token is remembered
 (bounded), so its HMAC is checked once per replica, not once per poll; its
 expiry is still checked every time.
 """
@@ -10,12 +10,11 @@ expiry is still checked every time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from starlette.requests import cookie_parser
 
 from .errors import ApiError
-from .hub import Hub
 from .link import BrokerLink
 from .tokens import Session, TokenError, Tokens
 
@@ -29,12 +28,10 @@ VERIFIED_MAX = 100_000
 
 
 class Auth:
-    def __init__(self, tokens: Tokens, origins: frozenset[str], link: Callable[[], BrokerLink],
-                 ready_hub: Callable[[], Hub]) -> None:
-        self._tokens = tokens
+    def __init__(self, tokens: Tokens, origins: frozenset[str], link: BrokerLink) -> None:
+        self.tokens = tokens
         self._origins = origins
         self._link = link
-        self._ready_hub = ready_hub
         self._verified: dict[str, Session] = {}
 
     @staticmethod
@@ -68,7 +65,7 @@ class Auth:
         session = self._verified.get(token)
         if session is None:
             try:
-                session = self._tokens.verify(token)
+                session = self.tokens.verify(token)
             except TokenError as exc:
                 raise ApiError(401, "bad_session", str(exc)) from None
             if len(self._verified) >= VERIFIED_MAX:
@@ -84,10 +81,10 @@ class Auth:
         token, from_cookie = self.token(headers, query_token)
         self.check_origin(headers, scheme, required=from_cookie and state_changing)
         session = self.verify(token)
-        hub = self._ready_hub()
+        hub = self._link.ready_hub()
         if session.id not in hub.participants:
             fresh = time.time() - session.issued < LOGIN_GRACE
             if not (fresh and await hub.wait_until(lambda: session.id in hub.participants, 5.0)):
                 raise ApiError(401, "logged_out", "this session is logged out; log in again")
-        self._link().served(session.id)
+        self._link.served(session.id)
         return session

@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["SCHEMA", "ApiError", "body", "install", "response"]
+__all__ = ["ApiError", "ErrorBody", "body", "install", "response", "responses"]
 
-#: the OpenAPI schema of every error body
-SCHEMA = {"type": "object", "required": ["error", "detail"],
-          "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}}
+
+class ErrorBody(BaseModel):
+    """Every error: a code to branch on and a sentence for people."""
+
+    error: str
+    detail: str
+
+
+#: what each status means, for the API's description
+MEANING = {400: "Bad query parameters or body", 401: "No session, a bad one, or logged out",
+           403: "Foreign Origin, missing Origin with a cookie, or a trait clients may not set",
+           413: "Body over the limit", 422: "A name or value the rules refuse",
+           429: "Too many log-ins or sends, or too many open polls for this session",
+           503: "The model's state is not loaded, or the broker is unavailable"}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """FastAPI's ``responses=`` for these error statuses."""
+    return {status: {"model": ErrorBody, "description": MEANING[status]} for status in statuses}
 
 
 class ApiError(Exception):
@@ -53,7 +71,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
     where = ".".join(str(p) for p in first.get("loc", ()))
-    return _json(400, "bad_request", f"{where}: {first.get('msg')}")
+    return _json(400, "bad_request", f"{where}: {first.get('msg')}")  # FastAPI's own parameters
 
 
 def install(app: object) -> None:

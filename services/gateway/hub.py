@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
 
 from traitsweb import protocol
 from traitsweb.state import Outcome, State
@@ -104,7 +103,6 @@ class Hub:
         #: replies built at the current position, by ``since`` (only those without private messages)
         self._replies: dict[int, Batch] = {}
         self._reset_cache: Batch | None = None
-        self.delivered = 0
 
     @property
     def ready(self) -> bool:
@@ -205,7 +203,6 @@ class Hub:
             if self.state.ready:
                 batch = self.collect(since, epoch, session)
                 if batch is not None and (batch.count or batch.reset):
-                    self.delivered += batch.count
                     return batch
                 if batch is not None:
                     since = batch.seq  # only other sessions' private messages: skip past them
@@ -246,6 +243,3 @@ class Hub:
             text = protocol.encode({"reset": True, "epoch": state.epoch, "seq": state.seq, "state": state.values})
             cached = self._reset_cache = Batch(state.epoch, state.seq, 0, text, text.encode(), reset=True)
         return cached
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.state.epoch, "seq": self.state.seq, "state": self.state.values}

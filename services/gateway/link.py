@@ -10,12 +10,12 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Any
 
 from traitsweb import protocol
-from traitsweb.broker import BrokerUnavailable, StompClient
+from traitsweb.broker import Delivery, connect
 
 from .config import GatewaySettings
+from .errors import ApiError
 from .hub import Hub
 
 __all__ = ["BrokerLink"]
@@ -31,7 +31,7 @@ class BrokerLink:
         self.settings = settings
         self._loop = loop
         self.hub = Hub(buffer_size=settings.buffer_size, on_gap=self.request_snapshot)
-        self.client = StompClient(
+        self.client = connect(
             settings.broker, name=settings.replica, heartbeat_ms=settings.heartbeat_ms, on_state=self._on_state
         )
         self._reply_to = f"/temp-queue/snapshot-{uuid.uuid4().hex[:8]}"
@@ -56,11 +56,17 @@ class BrokerLink:
     def ready(self) -> bool:
         return self.client.connected.is_set() and self.hub.ready
 
+    def ready_hub(self) -> Hub:
+        """The hub, once it holds the model's state; ``503 not_ready`` before."""
+        if not self.hub.ready:
+            raise ApiError(503, "not_ready", "the gateway has not loaded the model's state yet")
+        return self.hub
+
     # -- broker thread -> loop ---------------------------------------------------------
-    def _on_out(self, frame: Any) -> None:
+    def _on_out(self, frame: Delivery) -> None:
         self._loop.call_soon_threadsafe(self.hub.feed, frame.body)
 
-    def _on_snapshot(self, frame: Any) -> None:
+    def _on_snapshot(self, frame: Delivery) -> None:
         self._loop.call_soon_threadsafe(self.hub.load_snapshot, frame.body)
 
     def _on_state(self, state: str) -> None:
@@ -76,14 +82,6 @@ class BrokerLink:
         headers = {**protocol.SEND_HEADERS, "reply-to": self._reply_to}
         if not self.client.publish(self.settings.control_destination, '{"type":"snapshot_request"}', headers=headers):
             log.info("snapshot request not sent: broker unavailable")
-
-    async def send(self, destination: str, message: dict[str, Any]) -> None:
-        """Send with a receipt; raises BrokerUnavailable."""
-        future = self.client.send_async(destination, protocol.encode(message), headers=protocol.SEND_HEADERS)
-        try:
-            await asyncio.wait_for(asyncio.wrap_future(future), self.settings.send_timeout)
-        except TimeoutError:
-            raise BrokerUnavailable("no receipt from the broker in time") from None
 
     # -- activity reports for the model's idle logout --------------------------------------------
     def served(self, session: str) -> None:

@@ -8,7 +8,7 @@ import sys
 import threading
 
 from traitsweb.background import Scheduler, start_model
-from traitsweb.broker import StompClient
+from traitsweb.broker import connect
 from traitsweb.factory import FactoryError, load_model
 
 from .config import ModelSettings
@@ -28,7 +28,7 @@ def main() -> None:
         signal.signal(sig, lambda *_: stop.set())
     with Store(settings.data_dir / "model.sqlite3") as store:
         service = ModelService(settings, model, store)
-        with StompClient(
+        with connect(
             settings.broker, name="model", heartbeat_ms=settings.heartbeat_ms, on_state=service.on_broker_state
         ) as client:
             service.attach(client)

@@ -12,21 +12,20 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from runner.stack import Stack
+from tests.gateway.conftest import Api
 from tests.webclient import WebClient
-
-pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
-def client(base_url: str) -> Iterator[WebClient]:
-    with WebClient(base_url) as c:
-        c.login("errors")
-        yield c
+def client(api: Api) -> Iterator[WebClient]:
+    c = api.new_client()
+    c.login("errors")
+    yield c
+    c.close()
 
 
-def state(base_url: str, client: WebClient) -> dict:
-    body = httpx.get(base_url + "/api/state", headers=client.auth).json()
+def state(api: Api, client: WebClient) -> dict:
+    body = api.http.get(api.url + "/api/state", headers=client.auth).json()
     return body["state"]
 
 
@@ -62,12 +61,12 @@ def expect(response: httpx.Response, status: int, code: str) -> None:
         (json.dumps({"trait": "entry_field", "value": "hi"}).encode(), {"Origin": "http://evil.example"}, 403, "foreign_origin"),
     ],
 )
-def test_bad_sends(base_url: str, client: WebClient, content: bytes, headers: dict, status: int, code: str) -> None:
-    before = state(base_url, client)
-    response = client.http.post(base_url + "/api/send", content=content,
+def test_bad_sends(api: Api, client: WebClient, content: bytes, headers: dict, status: int, code: str) -> None:
+    before = state(api, client)
+    response = client.http.post(api.url + "/api/send", content=content,
                                 headers={**client.auth, "Content-Type": "application/json", **headers})
     expect(response, status, code)
-    assert state(base_url, client) == before
+    assert state(api, client) == before
 
 
 @pytest.mark.parametrize(
@@ -78,51 +77,56 @@ def test_bad_sends(base_url: str, client: WebClient, content: bytes, headers: di
         ("eyJzaWQiOiAiMSJ9.c2lnbmF0dXJl", "bad_session"),
     ],
 )
-def test_missing_and_forged_sessions(base_url: str, client: WebClient, token: str | None, code: str) -> None:
+def test_missing_and_forged_sessions(api: Api, client: WebClient, token: str | None, code: str) -> None:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     for method, path in (("POST", "/api/send"), ("GET", "/api/poll"), ("GET", "/api/state"), ("POST", "/api/logout")):
-        response = httpx.request(method, base_url + path, headers={**headers, "Origin": base_url},
+        response = api.http.request(method, api.url + path, headers={**headers, "Origin": api.url},
                                  json={"trait": "entry_field", "value": "x"} if method == "POST" else None)
         expect(response, 401, code)
 
 
-def test_tampered_token(base_url: str, client: WebClient) -> None:
+def test_tampered_token(api: Api, client: WebClient) -> None:
     assert client.token
     payload, _, signature = client.token.partition(".")
     data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     data["sid"] = "f" * 32  # someone else's session, same signature
     tampered = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode() + "." + signature
-    response = httpx.post(base_url + "/api/send", json={"trait": "entry_field", "value": "x"},
-                          headers={"Authorization": f"Bearer {tampered}", "Origin": base_url})
+    response = api.http.post(api.url + "/api/send", json={"trait": "entry_field", "value": "x"},
+                             headers={"Authorization": f"Bearer {tampered}", "Origin": api.url})
     expect(response, 401, "bad_session")
 
 
-def test_expired_and_unknown_session_tokens(local_stack: Stack, client: WebClient) -> None:
-    secret = local_stack.secrets["TRAITSWEB_SESSION_SECRET"].encode()
+def test_expired_and_unknown_session_tokens(api: Api, client: WebClient) -> None:
+    if api.secret is None:
+        pytest.skip("needs the session secret (TRAITSWEB_BASE_URL is set)")
+    secret = api.secret
     now = time.time()
     expired = forge({"sid": client.id, "name": "errors", "iat": now - 100, "exp": now - 1}, secret)
-    response = httpx.post(local_stack.proxy_url + "/api/send", json={"trait": "entry_field", "value": "x"},
-                          headers={"Authorization": f"Bearer {expired}"})
+    response = api.http.post(api.url + "/api/send", json={"trait": "entry_field", "value": "x"},
+                             headers={"Authorization": f"Bearer {expired}"})
     expect(response, 401, "bad_session")
     # validly signed, but a session the model never logged in (issued long ago: no grace period)
     stranger = forge({"sid": "e" * 32, "name": "x", "iat": now - 3600, "exp": now + 3600}, secret)
-    response = httpx.post(local_stack.proxy_url + "/api/send", json={"trait": "entry_field", "value": "x"},
-                          headers={"Authorization": f"Bearer {stranger}"})
+    response = api.http.post(api.url + "/api/send", json={"trait": "entry_field", "value": "x"},
+                             headers={"Authorization": f"Bearer {stranger}"})
     expect(response, 401, "logged_out")
 
 
-def test_cookie_requests_must_come_from_our_origin(base_url: str) -> None:
-    with httpx.Client(base_url=base_url) as browser:
-        login = browser.post("/api/login", json={"name": "cookie"}, headers={"Origin": base_url})
-        assert login.status_code == 200
-        cookie = login.headers["set-cookie"].lower()
-        assert "httponly" in cookie and "samesite=strict" in cookie
-        assert browser.post("/api/send", json={"trait": "entry_field", "value": "from the page"},
-                            headers={"Origin": base_url}).status_code == 202
-        expect(browser.post("/api/send", json={"trait": "entry_field", "value": "csrf"},
-                            headers={"Origin": "https://evil.example"}), 403, "foreign_origin")
-        expect(browser.post("/api/send", json={"trait": "entry_field", "value": "csrf"}), 403, "origin_required")
-        assert browser.get("/api/session").json()["name"] == "cookie"
+def test_cookie_requests_must_come_from_our_origin(api: Api) -> None:
+    login = api.http.post(api.url + "/api/login", json={"name": "cookie"}, headers={"Origin": api.url})
+    assert login.status_code == 200
+    cookie = login.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    jar = {"Cookie": cookie.split(";")[0]}  # what the browser sends back
+
+    def send(text: str, **headers: str) -> httpx.Response:
+        return api.http.post(api.url + "/api/send", json={"trait": "entry_field", "value": text},
+                             headers={**jar, **headers})
+
+    assert send("from the page", Origin=api.url).status_code == 202
+    expect(send("csrf", Origin="https://evil.example"), 403, "foreign_origin")
+    expect(send("csrf"), 403, "origin_required")
+    assert api.http.get(api.url + "/api/session", headers=jar).json()["name"] == "cookie"
 
 
 @pytest.mark.parametrize(
@@ -135,26 +139,26 @@ def test_cookie_requests_must_come_from_our_origin(base_url: str) -> None:
         ({}, 400, "bad_request"),
     ],
 )
-def test_bad_logins(base_url: str, client: WebClient, body: dict, status: int, code: str) -> None:
-    before = state(base_url, client)["participants"]
-    expect(httpx.post(base_url + "/api/login", json=body), status, code)
-    assert state(base_url, client)["participants"] == before
+def test_bad_logins(api: Api, client: WebClient, body: dict, status: int, code: str) -> None:
+    before = state(api, client)["participants"]
+    expect(api.http.post(api.url + "/api/login", json=body), status, code)
+    assert state(api, client)["participants"] == before
 
 
 @pytest.mark.parametrize("query", ["since=-1", "since=abc", "timeout=1000", "epoch=" + "x" * 100])
-def test_bad_poll_queries(base_url: str, client: WebClient, query: str) -> None:
-    expect(httpx.get(f"{base_url}/api/poll?{query}", headers=client.auth), 400, "bad_request")
+def test_bad_poll_queries(api: Api, client: WebClient, query: str) -> None:
+    expect(api.http.get(f"{api.url}/api/poll?{query}", headers=client.auth), 400, "bad_request")
 
 
-def test_unknown_paths_are_json_errors(base_url: str) -> None:
-    expect(httpx.get(base_url + "/api/nothing-here"), 404, "not_found")
-    expect(httpx.delete(base_url + "/api/send"), 405, "method_not_allowed")
+def test_unknown_paths_are_json_errors(api: Api) -> None:
+    expect(api.http.get(api.url + "/api/nothing-here"), 404, "not_found")
+    expect(api.http.delete(api.url + "/api/send"), 405, "method_not_allowed")
 
 
-def test_sends_are_rate_limited_with_retry_after(base_url: str) -> None:
+def test_sends_are_rate_limited_with_retry_after(api: Api) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    with WebClient(base_url) as flooder:
+    with api.new_client() as flooder:
         flooder.login("flooder")
         # buckets are per replica (no shared state): burst 40 and 20/s on each; 400 sends at once exceed
         # them behind any number of replicas up to 9
@@ -170,7 +174,7 @@ def test_sends_are_rate_limited_with_retry_after(base_url: str) -> None:
         expect(limited, 429, "rate_limited")
 
 
-def test_a_retried_send_with_its_msg_id_is_applied_once(base_url: str, client: WebClient) -> None:
+def test_a_retried_send_with_its_msg_id_is_applied_once(api: Api, client: WebClient) -> None:
     text = f"retried {time.time()}"
     for _ in range(3):
         assert client.send("entry_field", text, msg_id="retry-1").status_code == 202
@@ -184,7 +188,7 @@ def test_a_retried_send_with_its_msg_id_is_applied_once(base_url: str, client: W
 
 
 @pytest.mark.parametrize("msg_id", ["", "x" * 32, "has space", "ünïcode", 5])
-def test_bad_msg_ids(base_url: str, client: WebClient, msg_id: object) -> None:
-    response = client.http.post(base_url + "/api/send", json={"trait": "entry_field", "value": "x", "msg_id": msg_id},
+def test_bad_msg_ids(api: Api, client: WebClient, msg_id: object) -> None:
+    response = client.http.post(api.url + "/api/send", json={"trait": "entry_field", "value": "x", "msg_id": msg_id},
                                 headers=client.auth)
     expect(response, 400, "bad_request")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from traits.api import (
+    TraitError,
     Any as AnyTrait,
     Bool,
     CInt,
@@ -159,7 +160,7 @@ def test_range_bounds_still_read_what_traits_validates() -> None:
     low, high, exclude_low, exclude_high = range_bounds(Probe.class_traits()["x"].handler)
     probe = Probe()
     probe.x = low  # the published bounds are the ones Traits enforces
-    with pytest.raises(Exception):
+    with pytest.raises(TraitError):
         probe.x = high
     assert not exclude_low and exclude_high
 

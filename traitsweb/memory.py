@@ -1,0 +1,381 @@
+"""An in-process broker with :class:`~traitsweb.broker.StompClient`'s surface, for tests without RabbitMQ.
+
+``memory://NAME`` names one broker per process; every client of that URL
+talks to it. It keeps the semantics services rely on, as RabbitMQ's STOMP
+plugin gives them:
+
+- ``/queue/NAME`` (and ``/amq/queue/NAME`` once it exists): one queue, each
+  message to one subscriber (round robin), kept while nobody consumes;
+  ``client``/``client-individual`` subscriptions get at most ``prefetch-count``
+  unacknowledged messages; a NACK, or the loss of the connection, requeues
+  what was not acknowledged, marked ``redelivered``.
+- ``/topic/KEY``: a copy to every current subscriber of exactly ``KEY``
+  (no wildcards); nobody subscribed, nobody gets it.
+- ``reply-to: /temp-queue/NAME``: rewritten to a ``/reply-queue/...``
+  destination that reaches the sender's connection; replies arrive with
+  ``subscription: /temp-queue/NAME``.
+
+Not modelled: access control, queue arguments, persistence across processes,
+heart-beats. A receipt is immediate: the broker "took" a frame once it is queued.
+Callbacks run on the client's own receiver thread, one frame at a time, as
+stomp.py's do; :meth:`MemoryClient.drop` simulates a lost connection.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from traitsweb.broker import BrokerUnavailable, Delivery, FrameCallback, Subscription
+from traitsweb.settings import BrokerURL
+
+__all__ = ["MemoryBroker", "MemoryClient", "memory_broker"]
+
+log = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class _Message:
+    body: str
+    headers: dict[str, str]
+    redelivered: bool = False
+    id: str = field(default_factory=lambda: f"m-{next(_ids)}")
+
+
+@dataclass(eq=False)
+class _Connection:
+    client: MemoryClient
+    generation: int
+    id: str = field(default_factory=lambda: f"c{next(_ids)}")
+
+
+@dataclass(eq=False)
+class _Consumer:
+    conn: _Connection
+    sub: Subscription
+    prefetch: int  # 0: unlimited
+    unacked: OrderedDict[str, _Message] = field(default_factory=OrderedDict)
+
+    @property
+    def acks(self) -> bool:
+        return self.sub.ack != "auto"
+
+    def has_room(self) -> bool:
+        return not self.acks or not self.prefetch or len(self.unacked) < self.prefetch
+
+
+@dataclass(eq=False)
+class _Queue:
+    messages: deque[_Message] = field(default_factory=deque)
+    consumers: list[_Consumer] = field(default_factory=list)
+    turn: int = 0
+
+
+class MemoryBroker:
+    """Queues, topics and reply routes of one ``memory://`` broker; every method takes its one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str, _Queue] = {}
+        self._topics: dict[str, list[_Consumer]] = {}
+        self._replies: dict[str, tuple[_Connection, str]] = {}
+        self._pending_acks: dict[str, tuple[_Consumer, str]] = {}
+
+    # -- connections --------------------------------------------------------------------
+    def open(self, client: MemoryClient, generation: int) -> _Connection:
+        return _Connection(client, generation)
+
+    def close(self, conn: _Connection) -> None:
+        """The connection is gone: its subscriptions end, what it had not acknowledged is requeued."""
+        with self._lock:
+            for name, q in self._queues.items():
+                mine = [c for c in q.consumers if c.conn is conn]
+                if not mine:
+                    continue
+                q.consumers = [c for c in q.consumers if c.conn is not conn]
+                for consumer in mine:
+                    self._requeue(q, consumer, list(consumer.unacked))
+                self._dispatch(name, q)
+            for key, consumers in self._topics.items():
+                self._topics[key] = [c for c in consumers if c.conn is not conn]
+            self._replies = {k: v for k, v in self._replies.items() if v[0] is not conn}
+
+    def subscribe(self, conn: _Connection, sub: Subscription) -> None:
+        prefetch = sub.headers.get("prefetch-count", "0")
+        consumer = _Consumer(conn, sub, int(prefetch) if prefetch.isdigit() else 0)
+        kind, name = _split(sub.destination)
+        with self._lock:
+            if kind == "topic":
+                self._topics.setdefault(name, []).append(consumer)
+                return
+            if kind == "amq-queue" and name not in self._queues:
+                raise BrokerUnavailable(f"NOT_FOUND - no queue '{name}'")
+            q = self._queues.setdefault(name, _Queue())
+            q.consumers.append(consumer)
+            self._dispatch(name, q)
+
+    # -- frames ---------------------------------------------------------------------------
+    def send(self, conn: _Connection, destination: str, body: str, headers: dict[str, str]) -> None:
+        headers = {k: v for k, v in headers.items() if k != "receipt"}
+        reply_to = headers.get("reply-to", "")
+        with self._lock:
+            if reply_to.startswith("/temp-queue/"):
+                route = f"/reply-queue/{conn.id}/{reply_to[len('/temp-queue/'):]}"
+                self._replies[route] = (conn, reply_to)
+                headers["reply-to"] = route
+            kind, name = _split(destination)
+            if kind == "reply":
+                target = self._replies.get(destination)
+                if target is not None:
+                    reply_conn, temp_queue = target
+                    reply_conn.client._push(reply_conn, _delivery(_Message(body, headers), destination, temp_queue))
+            elif kind == "topic":
+                for consumer in self._topics.get(name, ()):
+                    self._hand(consumer, _Message(body, dict(headers)), destination)
+            else:
+                if kind == "amq-queue" and name not in self._queues:
+                    raise BrokerUnavailable(f"NOT_FOUND - no queue '{name}'")
+                q = self._queues.setdefault(name, _Queue())
+                q.messages.append(_Message(body, headers))
+                self._dispatch(name, q)
+
+    def settle(self, conn: _Connection, ack_id: str, *, requeue: bool | None) -> None:
+        """ACK (``requeue=None``) or NACK the message ``ack_id`` (cumulatively under ``ack:client``)."""
+        with self._lock:
+            owner = self._pending_acks.get(ack_id)
+            if owner is None or owner[0].conn is not conn:
+                return
+            consumer, name = owner
+            ids = list(consumer.unacked)
+            ids = ids[: ids.index(ack_id) + 1] if consumer.sub.ack == "client" else [ack_id]
+            q = self._queues[name]
+            if requeue is None:
+                for settled in ids:
+                    del consumer.unacked[settled]
+                    del self._pending_acks[settled]
+            else:
+                self._requeue(q, consumer, ids)
+            self._dispatch(name, q)
+
+    def queue_depth(self, destination: str) -> int:
+        """Messages waiting in a queue, not yet delivered (for tests)."""
+        with self._lock:
+            q = self._queues.get(_split(destination)[1])
+            return len(q.messages) if q else 0
+
+    # -- with the lock held -------------------------------------------------------------------
+    def _requeue(self, q: _Queue, consumer: _Consumer, ack_ids: list[str]) -> None:
+        for ack_id in reversed(ack_ids):
+            message = consumer.unacked.pop(ack_id)
+            self._pending_acks.pop(ack_id, None)
+            message.redelivered = True
+            q.messages.appendleft(message)
+
+    def _dispatch(self, name: str, q: _Queue) -> None:
+        while q.messages and q.consumers:
+            for step in range(len(q.consumers)):
+                consumer = q.consumers[(q.turn + step) % len(q.consumers)]
+                if consumer.has_room():
+                    q.turn = (q.turn + step + 1) % len(q.consumers)
+                    break
+            else:
+                return  # every consumer is at its prefetch limit
+            message = q.messages.popleft()
+            if consumer.acks:
+                ack_id = f"{message.id}-{next(_ids)}"
+                consumer.unacked[ack_id] = message
+                self._pending_acks[ack_id] = (consumer, name)
+                self._hand(consumer, message, f"/queue/{name}", ack_id)
+            else:
+                self._hand(consumer, message, f"/queue/{name}")
+
+    @staticmethod
+    def _hand(consumer: _Consumer, message: _Message, destination: str, ack_id: str | None = None) -> None:
+        delivery = _delivery(message, destination, consumer.sub.id, ack_id)
+        consumer.conn.client._push(consumer.conn, delivery)
+
+
+def _split(destination: str) -> tuple[str, str]:
+    for prefix, kind in (("/queue/", "queue"), ("/amq/queue/", "amq-queue"), ("/topic/", "topic"),
+                         ("/reply-queue/", "reply")):
+        if destination.startswith(prefix) and len(destination) > len(prefix):
+            return kind, destination[len(prefix):]
+    raise BrokerUnavailable(f"unknown destination {destination!r}")
+
+
+def _delivery(message: _Message, destination: str, subscription: str, ack_id: str | None = None) -> Delivery:
+    headers = {**message.headers, "destination": destination, "message-id": message.id,
+               "subscription": subscription, "redelivered": str(message.redelivered).lower()}
+    if ack_id is not None:
+        headers["ack"] = ack_id
+    return Delivery(message.body, headers, 0)
+
+
+_brokers: dict[str, MemoryBroker] = {}
+_brokers_lock = threading.Lock()
+
+
+def memory_broker(name: str) -> MemoryBroker:
+    """The process's broker called ``name`` (made on first use)."""
+    with _brokers_lock:
+        return _brokers.setdefault(name, MemoryBroker())
+
+
+class MemoryClient:
+    """A connection to a :class:`MemoryBroker` with :class:`~traitsweb.broker.StompClient`'s surface."""
+
+    def __init__(self, broker: BrokerURL, *, name: str, on_state: Callable[[str], None] | None = None) -> None:
+        self.name = name
+        self.broker = memory_broker(broker.host)
+        self._on_state = on_state
+        self._subscriptions: dict[str, Subscription] = {}
+        self._replies: dict[str, FrameCallback] = {}
+        self._lock = threading.RLock()
+        self._conn: _Connection | None = None
+        self._generation = 0
+        self._inbox: queue.SimpleQueue[tuple[_Connection, Delivery] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+        self.reconnects = 0
+
+    # -- lifetime -----------------------------------------------------------------------------
+    def __enter__(self) -> MemoryClient:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._receive, name=f"memory-{self.name}", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._disconnect()
+        self._inbox.put(None)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+
+    def drop(self) -> None:
+        """Lose the connection as a network failure would, then reconnect (and resubscribe)."""
+        self._disconnect()
+        self.reconnects += 1
+        self._connect()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.connected.wait(timeout)
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    # -- operations -------------------------------------------------------------------------------
+    def subscribe(self, destination: str, callback: FrameCallback, *, ack: str = "auto",
+                  headers: dict[str, str] | None = None) -> Subscription:
+        """Register a subscription; it is (re-)issued on every connection."""
+        sub = Subscription(destination, callback, ack, dict(headers or {}))
+        with self._lock:
+            self._subscriptions[sub.id] = sub
+            if self._conn is not None:
+                self.broker.subscribe(self._conn, sub)
+        return sub
+
+    def on_reply(self, temp_queue: str, callback: FrameCallback) -> None:
+        """Route frames that arrive for ``reply-to: /temp-queue/NAME`` to ``callback``."""
+        with self._lock:
+            self._replies[temp_queue] = callback
+
+    def send_async(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> Future[None]:
+        future: Future[None] = Future()
+        try:
+            self._send(destination, body, headers)
+        except BrokerUnavailable as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
+        return future
+
+    def send(self, destination: str, body: str, *, headers: dict[str, str] | None = None,
+             timeout: float = 5.0) -> None:
+        self._send(destination, body, headers)
+
+    def publish(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> bool:
+        try:
+            self._send(destination, body, headers)
+        except BrokerUnavailable:
+            return False
+        return True
+
+    def ack(self, frame: Delivery) -> None:
+        self._settle(frame, None)
+
+    def nack(self, frame: Delivery) -> None:
+        self._settle(frame, True)
+
+    # -- inside -------------------------------------------------------------------------------------
+    def _send(self, destination: str, body: str, headers: dict[str, str] | None) -> None:
+        conn = self._conn
+        if conn is None:
+            raise BrokerUnavailable("not connected to the broker")
+        self.broker.send(conn, destination, body, dict(headers or {}))
+
+    def _settle(self, frame: Delivery, requeue: bool | None) -> None:
+        conn = self._conn
+        if conn is None or frame.generation != conn.generation or "ack" not in frame.headers:
+            return  # that connection is gone; the broker has requeued the frame
+        self.broker.settle(conn, frame.headers["ack"], requeue=requeue)
+
+    def _connect(self) -> None:
+        with self._lock:
+            self._generation += 1
+            conn = self._conn = self.broker.open(self, self._generation)
+            for sub in self._subscriptions.values():
+                self.broker.subscribe(conn, sub)
+            self.connected.set()
+        self._notify("connected")
+
+    def _disconnect(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            self.connected.clear()
+            self.broker.close(conn)
+        self._notify("disconnected")
+
+    def _notify(self, state: str) -> None:
+        if self._on_state is not None:
+            try:
+                self._on_state(state)
+            except Exception:  # noqa: BLE001 - a failing observer must not kill the connection
+                log.exception("%s: on_state(%s) failed", self.name, state)
+
+    def _push(self, conn: _Connection, delivery: Delivery) -> None:
+        """Called by the broker (under its lock): queue a frame for the receiver thread."""
+        self._inbox.put((conn, delivery))
+
+    def _receive(self) -> None:
+        self._connect()
+        while (item := self._inbox.get()) is not None:
+            conn, delivery = item
+            if conn is not self._conn:
+                continue  # sent on a connection that has been lost since
+            delivery = Delivery(delivery.body, delivery.headers, conn.generation)
+            key = delivery.headers.get("subscription", "")
+            with self._lock:
+                sub = self._subscriptions.get(key)
+                callback = sub.callback if sub is not None else self._replies.get(key)
+            if callback is None:
+                continue
+            try:
+                callback(delivery)
+            except Exception:  # noqa: BLE001 - never let one bad frame stop the receiver
+                log.exception("%s: callback for %s failed", self.name, key)
