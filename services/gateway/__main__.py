@@ -38,7 +38,8 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=3,
         proxy_headers=False,
-        http=CoalescingHttpToolsProtocol,
+        http=CoalescingHttpToolsProtocol.bounded(settings.write_buffer_max, settings.write_stall),
+        ws_max_size=settings.ws_max_size,  # clients send nothing: a bigger frame closes with 1009
     )
 
 

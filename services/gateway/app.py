@@ -29,10 +29,11 @@ from .body import read_json
 from .config import GatewaySettings
 from .errors import ApiError
 from .hub import Hub
-from .limits import RateLimiter
+from .limits import RateLimiter, Throttle
 from .link import BrokerLink
 from .metrics import Metrics
 from .security import SecurityHeaders
+from .sessions import SessionCaps
 from .tokens import Session, Tokens
 
 __all__ = ["create_app"]
@@ -60,6 +61,9 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     tokens = Tokens(settings.session_secret.get_secret_value().encode(), ttl=settings.token_ttl)
     metrics = Metrics()
     login_limit = RateLimiter(settings.login_rate, settings.login_burst)
+    # bounds: sessions per client address and in all; /api/state per session
+    session_caps = SessionCaps(per_address=settings.sessions_per_address, total=settings.max_sessions)
+    state_limit = Throttle(settings.state_rate, settings.state_burst, what="state reads")
     links: list[BrokerLink] = []
 
     @asynccontextmanager
@@ -138,7 +142,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     async def login(request: Request) -> JSONResponse:
         """Body `{"name": "alice"}` -> a session token (also set as an HttpOnly cookie)."""
         auth.check_origin(request.headers, request.url.scheme, required=False)
-        wait = login_limit.take(client_address(request))
+        address = client_address(request)
+        wait = login_limit.take(address)
         if wait:
             raise ApiError(429, "rate_limited", "too many log-ins", headers={"Retry-After": RateLimiter.retry_after(wait)})
         body = await read_json(request.receive, request.headers, settings.max_body)
@@ -150,6 +155,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             raise ApiError(422, "invalid_name", "a name is 1 to 64 printable characters")
         hub = ready_hub()
         token, session = tokens.issue(name)
+        session_caps.admit(address, session.id, hub.participants)  # bounds: 429/503 too_many_sessions
         await to_broker(settings.control_destination,
                         {"type": "login", "id": session.id, "name": name, "msg_id": uuid.uuid4().hex})
         if not await hub.wait_until(lambda: session.id in hub.participants, 10.0):
@@ -180,7 +186,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     @app.get("/api/state", tags=["model"])
     async def state(request: Request) -> Response:
         """The full current state with its `epoch` and `seq`."""
-        await authenticate(request)
+        session = await authenticate(request)
+        state_limit.check(session.id)  # bounds: 429 rate_limited
         return Response(ready_hub().state_text(), media_type="application/json")
 
     def openapi() -> dict[str, Any]:

@@ -25,13 +25,13 @@ from starlette.types import Receive, Scope, Send
 from traitsweb import protocol
 from traitsweb.broker import BrokerUnavailable
 
-from . import errors
+from . import errors, streams
 from .auth import Auth
 from .body import read_json
 from .config import GatewaySettings
 from .errors import ApiError
 from .hub import Batch, Hub, Waiter
-from .limits import RateLimiter
+from .limits import PollThrottle, RateLimiter
 from .link import BrokerLink
 from .metrics import Metrics
 from .security import SECURITY_HEADERS, SecurityHeaders
@@ -91,6 +91,8 @@ class HotPaths:
         self._ready_hub = ready_hub
         self._metrics = metrics
         self._send_limit = RateLimiter(settings.send_rate, settings.send_burst)
+        # bounds: polls answered at once build a reply each; a client behind catches up in one
+        self._poll_limit = PollThrottle(settings.poll_rate, settings.poll_burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -186,6 +188,7 @@ class HotPaths:
     async def _poll(self, scope: Scope, send: Send) -> None:
         query = Query(scope, self._settings.poll_timeout)
         session = await self._auth.session(_headers(scope), scope["scheme"])
+        self._poll_limit.poll(self._link().hub, session.id, query.since, query.epoch or None)  # bounds: 429
         batch = await self._held(session, query.since, query.epoch or None, query.timeout)
         body = batch.body
         await send({"type": "http.response.start", "status": 200,
@@ -197,6 +200,7 @@ class HotPaths:
         query = Query(scope, self._settings.poll_timeout)
         headers = _headers(scope)
         session = await self._auth.session(headers, scope["scheme"])  # also refuses a foreign Origin
+        self._poll_limit.poll(self._link().hub, session.id, query.since, query.epoch or None)  # bounds: 429
         last = headers.get("last-event-id", "")
         position = int(last) if last.isascii() and last.isdigit() and len(last) <= 18 else query.since
         epoch = query.epoch or None
@@ -207,8 +211,11 @@ class HotPaths:
         end = b""
         try:
             while True:
+                if streams.expired(session):  # bounds: the stream ends with its token
+                    end = streams.EXPIRED_EVENT
+                    break
                 try:
-                    batch = await self._held(session, position, epoch, KEEPALIVE, waiter)
+                    batch = await self._held(session, position, epoch, streams.hold(session, KEEPALIVE), waiter)
                 except ApiError as exc:  # the response has started: end the stream with an event, not a 500
                     end = b"event: error\ndata: %s\n\n" % errors.body(exc.code, exc.detail)
                     break
@@ -238,6 +245,7 @@ class HotPaths:
             query = Query(scope, self._settings.poll_timeout)
             headers = _headers(scope)
             session = await self._auth.session(headers, scope["scheme"], query_token=query.token)
+            self._poll_limit.poll(self._link().hub, session.id, query.since, query.epoch or None)  # bounds: 1013
         except ApiError as exc:
             code = {400: 4400, 403: 4403}.get(exc.status, 4401 if exc.status == 401 else 1013)
             await send({"type": "websocket.close", "code": code, "reason": exc.code})
@@ -249,8 +257,11 @@ class HotPaths:
         close: tuple[int, str] | None = None
         try:
             while True:
+                if streams.expired(session):  # bounds: the stream ends with its token
+                    close = streams.EXPIRED_CLOSE
+                    break
                 try:
-                    batch = await self._held(session, position, epoch, KEEPALIVE, waiter)
+                    batch = await self._held(session, position, epoch, streams.hold(session, KEEPALIVE), waiter)
                 except ApiError as exc:
                     close = (1013, exc.code)  # try again later (too many waits, state lost)
                     break
@@ -299,7 +310,7 @@ def _error_responses(*statuses: int) -> dict[str, Any]:
     texts = {400: "Bad query parameters or body", 401: "No session, a bad one, or logged out",
              403: "Foreign Origin, missing Origin with a cookie, or a trait clients may not set",
              413: "Body over the limit", 422: "A value the trait's schema refuses",
-             429: "Too many sends, or too many open polls for this session",
+             429: "Too many sends, polls answered at once or open polls for this session (`Retry-After`)",
              503: "Starting, the model's state is not loaded, or the broker is unavailable"}
     return {str(s): {"description": texts[s], "content": {"application/json": {"schema": errors.SCHEMA}}} for s in statuses}
 
@@ -345,6 +356,6 @@ def openapi_paths(poll_timeout: float) -> dict[str, Any]:
                            "resumes from `Last-Event-ID` (= seq).",
             "parameters": [since, epoch],
             "responses": {"200": {"description": "An endless event stream", "content": {"text/event-stream": {}}},
-                          **_error_responses(400, 401, 403, 503)},
+                          **_error_responses(400, 401, 403, 429, 503)},
         }},
     }
