@@ -255,7 +255,9 @@ def test_readers_that_do_not_read_are_dropped(make_stack: Callable[..., Abstract
                 deadline = time.monotonic() + 30
                 while any(_tcp_state(s) == TCP_ESTABLISHED for s in readers):
                     open_ = sum(_tcp_state(s) == TCP_ESTABLISHED for s in readers)
-                    assert time.monotonic() < deadline, f"{open_} of 20 non-reading clients still connected"
+                    assert time.monotonic() < deadline, (
+                        f"{open_} of 20 non-reading clients still connected; RSS {before / MiB:.0f} -> "
+                        f"{rss(stack) / MiB:.0f} MiB")
                     time.sleep(0.1)
                 return rss(stack)
             finally:
