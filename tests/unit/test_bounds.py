@@ -1,12 +1,16 @@
-"""The gateway's memory and session bounds, in-process: the hub's reply cache, session caps per address."""
+"""The gateway's memory and session bounds, in-process: the hub's reply cache, session caps per address, the
+bound on a connection's unsent bytes (over a real socket pair)."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from typing import Any
 
 import pytest
 
+from services.gateway.coalesce import CoalescingTransport
 from services.gateway.errors import ApiError
 from services.gateway.hub import Hub
 from services.gateway.sessions import SessionCaps, address_key
@@ -87,3 +91,52 @@ def test_sessions_in_all_are_the_models_participants() -> None:
     with pytest.raises(ApiError) as refused:
         caps.admit("192.0.2.1", "s3", {"s1": "a", "s2": "b"})
     assert (refused.value.status, refused.value.code) == (503, "too_many_sessions")
+
+
+class _Lost(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost.set_result(exc)
+
+
+async def _connection(stall: float) -> tuple[CoalescingTransport, _Lost, socket.socket]:
+    ours, theirs = socket.socketpair()
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    transport, protocol = await asyncio.get_running_loop().create_connection(_Lost, sock=ours)
+    wrapped = CoalescingTransport(transport, asyncio.get_running_loop(), max_buffer=64 * 1024, stall=stall)  # type: ignore[arg-type]
+    return wrapped, protocol, theirs
+
+
+def test_a_client_that_does_not_read_is_dropped_after_the_grace() -> None:
+    async def main() -> None:
+        transport, protocol, theirs = await _connection(stall=0.2)
+        with theirs:
+            transport.write(b"x" * (8 * 1024 * 1024))
+            await asyncio.wait_for(protocol.lost, 30)
+            assert transport.get_write_buffer_size() == 0  # nothing held any more
+
+    run(main())
+
+
+def test_a_client_that_reads_a_reply_bigger_than_the_bound_gets_all_of_it() -> None:
+    size = 8 * 1024 * 1024
+
+    def read(sock: socket.socket, got: list[int]) -> None:
+        while got[0] < size:
+            got[0] += len(sock.recv(1 << 20))
+
+    async def main() -> None:
+        transport, protocol, theirs = await _connection(stall=5.0)
+        with theirs:
+            got = [0]
+            reader = threading.Thread(target=read, args=(theirs, got))
+            reader.start()
+            transport.write(b"x" * size)
+            await asyncio.to_thread(reader.join, 30)
+            assert got[0] == size and not protocol.lost.done()
+            transport.close()
+            await asyncio.wait_for(protocol.lost, 30)
+
+    run(main())
