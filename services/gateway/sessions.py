@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from .errors import ApiError
 
@@ -37,9 +37,10 @@ def address_key(address: str) -> str:
 
 
 class SessionCaps:
-    def __init__(self, *, per_address: int, total: int) -> None:
+    def __init__(self, *, per_address: int, total: int, clock: Callable[[], float] = time.time) -> None:
         self._per_address = per_address
         self._total = total
+        self._clock = clock
         #: address key -> {session id: when issued}, for sessions this replica logged in
         self._issued: dict[str, dict[str, float]] = {}
         self._count = 0
@@ -50,7 +51,7 @@ class SessionCaps:
         if len(participants) >= self._total:
             raise ApiError(503, "too_many_sessions", "the server holds as many sessions as it may; try later",
                            headers={"Retry-After": "60"})
-        now = time.time()
+        now = self._clock()
         if self._count > 2 * self._total:
             self._sweep(participants, now)
         key = address_key(address)

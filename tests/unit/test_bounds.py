@@ -73,7 +73,8 @@ def test_a_cap_counts_an_ipv4_address_or_an_ipv6_64(address: str, key: str) -> N
 
 
 def test_sessions_per_address_count_until_they_leave_the_model() -> None:
-    caps = SessionCaps(per_address=2, total=100)
+    now = [1000.0]
+    caps = SessionCaps(per_address=2, total=100, clock=lambda: now[0])
     participants: dict[str, str] = {}
     caps.admit("192.0.2.1", "s1", participants)  # not yet confirmed by the model: counts (grace)
     participants["s1"] = "alice"
@@ -82,8 +83,12 @@ def test_sessions_per_address_count_until_they_leave_the_model() -> None:
         caps.admit("192.0.2.1", "s3", participants)
     assert (refused.value.status, refused.value.code) == (429, "too_many_sessions")
     caps.admit("192.0.2.2", "s4", participants)  # another address
-    caps._issued["192.0.2.1"]["s2"] = 0.0  # s2's grace is long over and the model never had it
+    now[0] += 60  # s2's grace is long over and the model never had it: s1 alone counts
     caps.admit("192.0.2.1", "s5", participants)
+    with pytest.raises(ApiError):
+        caps.admit("192.0.2.1", "s6", participants)  # s1 and s5 (in its grace)
+    del participants["s1"]  # logged out, or idle past the model's timeout
+    caps.admit("192.0.2.1", "s7", participants)
 
 
 def test_sessions_in_all_are_the_models_participants() -> None:
