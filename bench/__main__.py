@@ -34,6 +34,8 @@ STACK_ENV = {
     "gateway": {
         "TRAITSWEB_LOGIN_RATE": "100000", "TRAITSWEB_LOGIN_BURST": "100000",
         "TRAITSWEB_SEND_RATE": "100000", "TRAITSWEB_SEND_BURST": "100000",
+        "TRAITSWEB_POLL_RATE": "100000", "TRAITSWEB_POLL_BURST": "100000",
+        "TRAITSWEB_SESSIONS_PER_ADDRESS": "100000",
     },
 }
 #: the quick run shares one stack between all sections (a stack takes ~10 s to boot)

@@ -57,6 +57,11 @@ def model_service(broker_url: str, data_dir: Path, **options: object) -> Iterato
                 runner.join(10)
 
 
+#: the contract tests read the state and poll far faster than a browser: the per-session limits on
+#: immediate polls and state reads have tests of their own (tests/security/test_floods.py)
+UNLIMITED = {"state_rate": 1e6, "state_burst": 1_000_000, "poll_rate": 1e6, "poll_burst": 1_000_000}
+
+
 @contextlib.contextmanager
 def in_process(data_dir: Path, *, gateway: dict[str, object] | None = None,
                model: dict[str, object] | None = None) -> Iterator[InProcess]:
@@ -64,7 +69,7 @@ def in_process(data_dir: Path, *, gateway: dict[str, object] | None = None,
     broker_url = f"memory://inproc-{uuid.uuid4().hex[:8]}"
     secret = secrets.token_hex(16)
     settings = GatewaySettings(broker_url=broker_url, session_secret=secret, replica="inproc",  # type: ignore[arg-type]
-                               **{"touch_interval": 1.0, **(gateway or {})})
+                               **{"touch_interval": 1.0, **UNLIMITED, **(gateway or {})})
     with model_service(broker_url, data_dir, **(model or {})):
         with TestClient(create_app(settings), base_url=URL) as http:
             # a test client is a browser without cookies unless a test sends them itself

@@ -7,6 +7,7 @@ import logging
 
 import uvicorn
 
+from . import slowreaders
 from .app import create_app
 from .config import GatewaySettings
 
@@ -28,6 +29,7 @@ def main() -> None:
         format=f"%(asctime)s {settings.replica} %(levelname)s %(name)s: %(message)s",
     )
     app = create_app(settings)
+    http, ws = slowreaders.bounded(settings.write_buffer_max, settings.write_stall)
     tune_gc()
     uvicorn.run(
         app,
@@ -37,6 +39,9 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=3,
         proxy_headers=False,
+        http=http,
+        ws=ws,
+        ws_max_size=settings.ws_max_size,  # clients send nothing: a bigger frame closes with 1009
     )
 
 

@@ -38,6 +38,23 @@ class GatewaySettings(BrokerSettings):
     login_burst: int = Field(20, ge=1)
     #: how long a send waits for the broker's receipt, seconds
     send_timeout: float = Field(5.0, gt=0)
+    #: polls that answer at once (the client is behind), per second per session, and the burst allowed
+    poll_rate: float = Field(20.0, gt=0)
+    poll_burst: int = Field(40, ge=1)
+    #: ``GET /api/state`` per second per session, and the burst allowed
+    state_rate: float = Field(10.0, gt=0)
+    state_burst: int = Field(20, ge=1)
+    #: shared replies the hub keeps at the current position, at most this many and this many bytes
+    reply_cache_count: int = Field(64, ge=1)
+    reply_cache_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024)
+    #: live sessions this replica logged in per client address (IPv6: per /64), and in the whole model
+    sessions_per_address: int = Field(100, ge=1)
+    max_sessions: int = Field(20_000, ge=1)
+    #: a connection whose unsent data is over this many bytes for ``write_stall`` seconds is dropped
+    write_buffer_max: int = Field(1024 * 1024, ge=64 * 1024)
+    write_stall: float = Field(10.0, gt=0)
+    #: the largest WebSocket frame a client may send (the server reads none), bytes
+    ws_max_size: int = Field(4096, ge=1024)
 
     @field_validator("allowed_origins")
     @classmethod

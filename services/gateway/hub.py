@@ -4,10 +4,13 @@ Every out message is decoded once (to update the :class:`~traitsweb.state.State`
 and kept as the JSON text it arrived as. A reply is built once per position:
 every client that asks for "what came after ``since``" while the state is at
 the same ``seq`` gets the same bytes, so 1,000 clients woken by one message
-cost one encoding, not 1,000. Waiting clients are futures in one set that the
+cost one encoding, not 1,000. Those shared replies are a small LRU bounded by
+count and bytes, and a reply too big for an eighth of it (a position far
+behind) is built on demand and not kept: one client asking for many distinct
+positions cannot make the replica hold (buffer length)² bytes. Waiting clients are futures in one set that the
 next message resolves: a waiter costs a future and a timer, no task, and
-nothing per message until it wakes. Memory is bounded by the ring buffer,
-whatever the clients do.
+nothing per message until it wakes. Memory is bounded by the ring buffer and
+the reply cache, whatever the clients do.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import asyncio
 import json
 import logging
 import math
-from collections import deque
+import sys
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
@@ -92,7 +96,8 @@ class Waiter:
 
 
 class Hub:
-    def __init__(self, *, buffer_size: int, on_gap: Callable[[], None]) -> None:
+    def __init__(self, *, buffer_size: int, on_gap: Callable[[], None], reply_cache_count: int = 64,
+                 reply_cache_bytes: int = 8 * 1024 * 1024) -> None:
         self._loop = asyncio.get_running_loop()
         self.state = State()
         self._buffer: deque[_Entry] = deque(maxlen=buffer_size)
@@ -100,9 +105,14 @@ class Hub:
         self._waiters: set[asyncio.Future[None]] = set()
         #: deadlines by timer slot: one loop timer per slot, however many waits end in it
         self._slots: dict[int, set[asyncio.Future[None]]] = {}
-        #: replies built at the current position, by ``since`` (only those without private messages)
-        self._replies: dict[int, Batch] = {}
+        #: replies built at the current position, by ``since`` (only those without private messages),
+        #: least recently used first; bounded by count and by ``_cached_bytes``
+        self._replies: OrderedDict[int, Batch] = OrderedDict()
+        self._cache_count = reply_cache_count
+        self._cache_bytes = reply_cache_bytes
+        self._cached_bytes = 0
         self._reset_cache: Batch | None = None
+        self._state_cache: tuple[str | None, int, str] | None = None
 
     @property
     def ready(self) -> bool:
@@ -164,6 +174,7 @@ class Hub:
 
     def _wake(self) -> None:
         self._replies.clear()
+        self._cached_bytes = 0
         waiters, self._waiters = self._waiters, set()
         for future in waiters:
             _resolve(future)
@@ -179,6 +190,7 @@ class Hub:
             return None
         cached = self._replies.get(since)
         if cached is not None:
+            self._replies.move_to_end(since)
             return cached
         first = self._buffer[0].seq if self._buffer else state.seq + 1
         if since + 1 < first:
@@ -189,8 +201,25 @@ class Hub:
         text = f'{{"epoch":{json.dumps(state.epoch)},"seq":{state.seq},"messages":[{",".join(texts)}]}}'
         batch = Batch(state.epoch, state.seq, len(texts), text, text.encode())
         if shared:  # nobody's private message in it: every client at ``since`` gets these bytes
-            self._replies[since] = batch
+            self._keep(since, batch)
         return batch
+
+    def answers_at_once(self, since: int, epoch: str | None) -> bool:
+        """Whether a poll from ``since``/``epoch`` would be answered without waiting (it is behind, or
+        needs a reset)."""
+        state = self.state
+        return state.ready and (epoch != state.epoch or since < state.seq)
+
+    def _keep(self, since: int, batch: Batch) -> None:
+        size = _size(batch)
+        if size > self._cache_bytes // 8:
+            return  # a position far behind: built again if asked again, never kept
+        replies = self._replies
+        replies[since] = batch
+        self._cached_bytes += size
+        while len(replies) > self._cache_count or self._cached_bytes > self._cache_bytes:
+            _, evicted = replies.popitem(last=False)
+            self._cached_bytes -= _size(evicted)
 
     async def wait(self, since: int, epoch: str | None, session: str, timeout: float,
                    waiter: Waiter | None = None) -> Batch:
@@ -231,8 +260,14 @@ class Hub:
 
     # -- the full state ---------------------------------------------------------------------
     def state_text(self) -> str:
+        """The full state as JSON, encoded once per position."""
         state = self.state
-        return protocol.encode({"epoch": state.epoch, "seq": state.seq, "state": state.values, "schema": state.schema})
+        cached = self._state_cache
+        if cached is None or cached[:2] != (state.epoch, state.seq):
+            text = protocol.encode({"epoch": state.epoch, "seq": state.seq, "state": state.values,
+                                    "schema": state.schema})
+            cached = self._state_cache = (state.epoch, state.seq, text)
+        return cached[2]
 
     def _reset(self) -> Batch:
         """The reset reply, encoded once per state position however many clients need it."""
@@ -243,3 +278,8 @@ class Hub:
             text = protocol.encode({"reset": True, "epoch": state.epoch, "seq": state.seq, "state": state.values})
             cached = self._reset_cache = Batch(state.epoch, state.seq, 0, text, text.encode(), reset=True)
         return cached
+
+
+def _size(batch: Batch) -> int:
+    """What a cached reply holds: its text and its bytes."""
+    return sys.getsizeof(batch.text) + len(batch.body)

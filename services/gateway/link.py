@@ -30,7 +30,8 @@ class BrokerLink:
     def __init__(self, settings: GatewaySettings, loop: asyncio.AbstractEventLoop) -> None:
         self.settings = settings
         self._loop = loop
-        self.hub = Hub(buffer_size=settings.buffer_size, on_gap=self.request_snapshot)
+        self.hub = Hub(buffer_size=settings.buffer_size, on_gap=self.request_snapshot,
+                       reply_cache_count=settings.reply_cache_count, reply_cache_bytes=settings.reply_cache_bytes)
         self.client = connect(
             settings.broker, name=settings.replica, heartbeat_ms=settings.heartbeat_ms, on_state=self._on_state
         )

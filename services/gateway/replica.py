@@ -21,10 +21,11 @@ from .auth import Auth
 from .config import GatewaySettings
 from .errors import ApiError
 from .hub import Hub
-from .limits import RateLimiter
+from .limits import PollThrottle, RateLimiter, Throttle
 from .link import BrokerLink
 from .metrics import Metrics
 from .models import StreamQuery, stream_query
+from .sessions import SessionCaps
 
 __all__ = ["Replica"]
 
@@ -37,12 +38,21 @@ class Replica:
     metrics: Metrics
     login_limit: RateLimiter = field(init=False)
     send_limit: RateLimiter = field(init=False)
+    #: polls and stream openings answered at once (each builds a reply), and /api/state reads, per session
+    poll_limit: PollThrottle = field(init=False)
+    state_limit: Throttle = field(init=False)
+    #: sessions per client address (and IPv6 /64) and in all
+    session_caps: SessionCaps = field(init=False)
     #: the long-poll's query, with this replica's longest hold
     poll_query: type[StreamQuery] = field(init=False)
 
     def __post_init__(self) -> None:
         self.login_limit = RateLimiter(self.settings.login_rate, self.settings.login_burst)
         self.send_limit = RateLimiter(self.settings.send_rate, self.settings.send_burst)
+        self.poll_limit = PollThrottle(self.settings.poll_rate, self.settings.poll_burst)
+        self.state_limit = Throttle(self.settings.state_rate, self.settings.state_burst, what="state reads")
+        self.session_caps = SessionCaps(per_address=self.settings.sessions_per_address,
+                                        total=self.settings.max_sessions)
         self.poll_query = stream_query(self.settings.poll_timeout)
 
     @staticmethod

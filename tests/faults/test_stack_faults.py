@@ -23,7 +23,8 @@ HEARTBEAT_MS = 5000
 
 @pytest.fixture(scope="module")
 def stack(make_stack: Any) -> Iterator[Stack]:
-    env = {"*": {"TRAITSWEB_HEARTBEAT_MS": str(HEARTBEAT_MS)}, "gateway": {"TRAITSWEB_SEND_RATE": "1000", "TRAITSWEB_LOGIN_RATE": "1000", "TRAITSWEB_LOGIN_BURST": "1000"}}
+    env = {"*": {"TRAITSWEB_HEARTBEAT_MS": str(HEARTBEAT_MS)}, "gateway": {"TRAITSWEB_SEND_RATE": "1000", "TRAITSWEB_LOGIN_RATE": "1000", "TRAITSWEB_LOGIN_BURST": "1000",
+                                                                         "TRAITSWEB_SESSIONS_PER_ADDRESS": "1000"}}
     with make_stack(gateways=3, proxy=True, env=env) as stack:
         yield stack
 

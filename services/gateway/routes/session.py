@@ -34,7 +34,8 @@ async def login(request: Request, replica: ReplicaDep) -> JSONResponse:
     """Body `{"name": "alice"}` -> a session token (also set as an HttpOnly cookie)."""
     auth, settings = replica.auth, replica.settings
     auth.check_origin(request.headers, request.url.scheme, required=False)
-    wait = replica.login_limit.take(client_address(request))
+    address = client_address(request)
+    wait = replica.login_limit.take(address)
     if wait:
         raise ApiError(429, "rate_limited", "too many log-ins", headers={"Retry-After": RateLimiter.retry_after(wait)})
     body = parse(LoginBody, await read_json(request.receive, request.headers, settings.max_body), "body")
@@ -43,6 +44,7 @@ async def login(request: Request, replica: ReplicaDep) -> JSONResponse:
         raise ApiError(422, "invalid_name", f"a name is 1 to {protocol.NAME_MAX} printable characters")
     hub = replica.link.ready_hub()
     token, session = auth.tokens.issue(name)
+    replica.session_caps.admit(address, session.id, hub.participants)  # 429/503 too_many_sessions
     await replica.send(settings.control_destination,
                        {"type": "login", "id": session.id, "name": name, "msg_id": uuid.uuid4().hex})
     if not await hub.wait_until(lambda: session.id in hub.participants, 10.0):
@@ -74,5 +76,6 @@ async def logout(request: Request, replica: ReplicaDep) -> JSONResponse:
 
 async def state(request: Request, replica: ReplicaDep) -> Response:
     """The full current state with its `epoch` and `seq`."""
-    await replica.auth.session(request.headers, request.url.scheme)
+    session = await replica.auth.session(request.headers, request.url.scheme)
+    replica.state_limit.check(session.id)
     return Response(replica.link.ready_hub().state_text(), media_type="application/json")

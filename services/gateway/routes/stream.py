@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from traitsweb import protocol
 
-from .. import errors
+from .. import errors, streams
 from ..body import read_json
 from ..errors import ApiError
 from ..hub import Batch, Waiter
@@ -90,6 +90,7 @@ async def poll(scope: Scope, receive: Receive, send: Send) -> None:
     replica = Replica.of(scope)
     query = parse(replica.poll_query, _query(scope), "query")
     session = await replica.auth.session(_headers(scope), scope["scheme"])
+    replica.poll_limit.poll(replica.hub, session.id, query.since, query.epoch or None)
     batch = await _held(replica, session, query.since, query.epoch or None, query.timeout)  # type: ignore[attr-defined]
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", b"%d" % len(batch.body)), *_JSON]})
@@ -104,6 +105,7 @@ async def events(scope: Scope, receive: Receive, send: Send) -> None:
     query = parse(StreamQuery, _query(scope), "query")
     headers = _headers(scope)
     session = await replica.auth.session(headers, scope["scheme"])  # also refuses a foreign Origin
+    replica.poll_limit.poll(replica.hub, session.id, query.since, query.epoch or None)
     last = headers.get("last-event-id", "")
     position = int(last) if last.isascii() and last.isdigit() and len(last) <= 18 else query.since
     epoch = query.epoch or None
@@ -114,8 +116,11 @@ async def events(scope: Scope, receive: Receive, send: Send) -> None:
     end = b""
     try:
         while True:
+            if streams.expired(session):  # a stream lives no longer than its token
+                end = streams.EXPIRED_EVENT
+                break
             try:
-                batch = await _held(replica, session, position, epoch, KEEPALIVE, waiter)
+                batch = await _held(replica, session, position, epoch, streams.hold(session, KEEPALIVE), waiter)
             except ApiError as exc:  # the response has started: end the stream with an event, not a 500
                 end = b"event: error\ndata: %s\n\n" % errors.body(exc.code, exc.detail)
                 break
@@ -146,6 +151,7 @@ async def websocket(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         query = parse(SocketQuery, _query(scope), "query")
         session = await replica.auth.session(_headers(scope), scope["scheme"], query_token=query.token)
+        replica.poll_limit.poll(replica.hub, session.id, query.since, query.epoch or None)
     except ApiError as exc:
         code = {400: 4400, 403: 4403}.get(exc.status, 4401 if exc.status == 401 else 1013)
         await send({"type": "websocket.close", "code": code, "reason": exc.code})
@@ -157,8 +163,11 @@ async def websocket(scope: Scope, receive: Receive, send: Send) -> None:
     close: tuple[int, str] | None = None
     try:
         while True:
+            if streams.expired(session):  # a stream lives no longer than its token
+                close = streams.EXPIRED_CLOSE
+                break
             try:
-                batch = await _held(replica, session, position, epoch, KEEPALIVE, waiter)
+                batch = await _held(replica, session, position, epoch, streams.hold(session, KEEPALIVE), waiter)
             except ApiError as exc:
                 close = (1013, exc.code)  # try again later (too many waits, state lost)
                 break
@@ -227,5 +236,5 @@ def operations(poll_query: type[StreamQuery]) -> list[Operation]:
                   errors=(400, 401, 403, 413, 422, 429, 503)),
         Operation("GET", "/api/poll", poll, query=poll_query, reply=BatchModel, errors=(400, 401, 403, 429, 503)),
         Operation("GET", "/api/events", events, query=StreamQuery, media_type="text/event-stream",
-                  errors=(400, 401, 403, 503)),
+                  errors=(400, 401, 403, 429, 503)),
     ]
