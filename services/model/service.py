@@ -155,7 +155,8 @@ class ModelService:
     def _input(self, user: str, body: str) -> str | None:
         message = protocol.decode_input(body)
         self.access.check(user, message.id)
-        if self.store.seen(message.msg_id):
+        applied = _applied_key(message.id, message.msg_id)
+        if self.store.seen(applied):
             log.info("duplicate input %s skipped", message.msg_id)
             return None
         if message.id in self.bridge.handlers:
@@ -173,7 +174,7 @@ class ModelService:
                     "msg_id": message.msg_id,
                 }
             )
-        return message.msg_id
+        return applied
 
     def _control(self, user: str, frame: Any) -> str | None:
         message = protocol.decode_control(frame.body)
@@ -192,7 +193,8 @@ class ModelService:
             self.access.check_login(user, message.id, message.id in self.bridge.handlers)
         else:
             self.access.check(user, message.id)
-        if message.msg_id is not None and self.store.seen(message.msg_id):
+        applied = None if message.msg_id is None else _applied_key(message.id, message.msg_id)
+        if applied is not None and self.store.seen(applied):
             return None
         if isinstance(message, protocol.Login):
             if self.bridge.login(message.id, message.name):
@@ -204,7 +206,7 @@ class ModelService:
                 log.info("logout %s… (%s)", message.id[:8], message.reason)
             self._set_owner(message.id, None)
             self._last_seen.pop(message.id, None)
-        return message.msg_id
+        return applied
 
     def _set_owner(self, session: str, user: str | None) -> None:
         if user is None:
@@ -252,3 +254,9 @@ class ModelService:
         )
         assert self._client is not None
         self._client.publish(destination, protocol.encode(snapshot), headers={"content-type": "application/json"})
+
+
+def _applied_key(session: str, msg_id: str) -> str:
+    """How an applied frame is remembered: ``msg_id`` within its session, so that a sender allowed to act for
+    one session cannot use up another session's ``msg_id`` (its later write would be skipped as a duplicate)."""
+    return f"{session}/{msg_id}"

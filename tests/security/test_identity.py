@@ -184,3 +184,17 @@ def test_the_broker_refuses_a_foreign_user_id(stack: Stack) -> None:
     """What makes ``user-id`` trustworthy: RabbitMQ itself checks it against the login."""
     reply = raw_send(stack, "desktop", protocol.INPUT, "{}", "user-id:gateway\n")
     assert "ERROR" in reply and "precondition_failed" in reply and "RECEIPT" not in reply
+
+
+def test_a_desktop_cannot_use_up_a_browser_sessions_msg_id(stack: Stack, gateway: Peer, desktop: Peer) -> None:
+    """The model remembers applied msg_ids per session: a desktop's write under a browser's (future) msg_id
+    does not make the browser's own write look like a duplicate."""
+    browser = joined(gateway, "later")
+    own = joined(desktop, "desk-squat")
+    with KeepAlive(gateway, browser), KeepAlive(desktop, own):
+        msg_id = f"{browser}-c1"  # what the gateway makes of the browser's msg_id "c1"
+        desktop.write(own, "entry_field", "first under that id", msg_id=msg_id)
+        posted(desktop, "first under that id")
+        text = f"the browser's own {uuid.uuid4().hex[:6]}"
+        gateway.write(browser, "entry_field", text, msg_id=msg_id)
+        assert posted(gateway, text)["added"][0]["user"] == "later"
