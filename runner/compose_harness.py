@@ -265,7 +265,7 @@ def broker_check(stack: ComposeStack) -> None:
         "c = stomp.Connection([('rabbitmq', 61613)]); c.set_listener('', L())\n"
         "c.connect('gateway', os.environ['PW'], wait=True)\n"
         "c.send(protocol.CONTROL, json.dumps({'type': 'snapshot_request'}),\n"
-        "       headers={**protocol.SEND_HEADERS, 'reply-to': '/temp-queue/check'})\n"
+        "       headers={**protocol.SEND_HEADERS, 'reply-to': '/temp-queue/check', 'user-id': 'gateway'})\n"
         "sys.exit(0 if got.wait(20) and json.loads(box['body']).get('type') == 'snapshot' else 1)\n"
     )
     run(["podman", "exec", "-e", f"PW={stack.env['TRAITSWEB_GATEWAY_PASSWORD']}", model, "python", "-c", script],

@@ -98,7 +98,6 @@ class Stack:
         self.config = config
         self.run_dir = config.run_dir.resolve()
         self.stomp_port = config.stomp_port or free_port()
-        self.amqp_port = free_port()
         self.dist_port = free_port()
         self.proxy_port = config.proxy_port or free_port()
         self.gateway_ports = [free_port() for _ in range(config.gateways)]
@@ -316,7 +315,9 @@ stdout_logfile_maxbytes=20MB
             check=True,
         )
         (base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n"
+            # STOMP only: every service speaks STOMP, and an AMQP listener would accept the same users
+            # (rabbitmqctl reaches the node over the distribution port, not AMQP)
+            "listeners.tcp = none\n"
             f"stomp.listeners.tcp.1 = 127.0.0.1:{self.stomp_port}\n"
             f"load_definitions = {base}/definitions.json\n"
             "stomp.default_vhost = /\n"
@@ -332,8 +333,8 @@ stdout_logfile_maxbytes=20MB
         env = {
             "HOME": "/var/lib/rabbitmq" if user else os.environ.get("HOME", "/tmp"),
             "RABBITMQ_NODENAME": f"traitsweb-{self.stomp_port}@localhost",
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.amqp_port),
+            # the distribution port (rabbitmqctl's way in) on loopback only, like the STOMP listener
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
             "RABBITMQ_DIST_PORT": str(self.dist_port),
             "RABBITMQ_MNESIA_BASE": f"{base}/data",
             "RABBITMQ_LOG_BASE": f"{base}",

@@ -66,11 +66,12 @@ UNLIMITED = {"state_rate": 1e6, "state_burst": 1_000_000, "poll_rate": 1e6, "pol
 def in_process(data_dir: Path, *, gateway: dict[str, object] | None = None,
                model: dict[str, object] | None = None) -> Iterator[InProcess]:
     """A model and one gateway replica on a fresh ``memory://`` broker; the gateway holds the state on entry."""
-    broker_url = f"memory://inproc-{uuid.uuid4().hex[:8]}"
+    name = f"inproc-{uuid.uuid4().hex[:8]}"
+    broker_url = f"memory://gateway@{name}"  # each service as its own user: the model checks who sent what
     secret = secrets.token_hex(16)
     settings = GatewaySettings(broker_url=broker_url, session_secret=secret, replica="inproc",  # type: ignore[arg-type]
                                **{"touch_interval": 1.0, **UNLIMITED, **(gateway or {})})
-    with model_service(broker_url, data_dir, **(model or {})):
+    with model_service(f"memory://model@{name}", data_dir, **(model or {})):
         with TestClient(create_app(settings), base_url=URL) as http:
             # a test client is a browser without cookies unless a test sends them itself
             http.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))

@@ -90,7 +90,7 @@ class Frame:
 
     def __init__(self, body: dict[str, Any]) -> None:
         self.body = protocol.encode(body)
-        self.headers = {"message-id": uuid.uuid4().hex}
+        self.headers = {"message-id": uuid.uuid4().hex, protocol.USER_ID: "gateway"}  # as a gateway sends it
 
 
 class Served:

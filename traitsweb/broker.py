@@ -89,7 +89,7 @@ class BrokerClient(Protocol):
              timeout: float = 5.0) -> None: ...
     def publish(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> bool: ...
     def ack(self, frame: Delivery) -> None: ...
-    def nack(self, frame: Delivery) -> None: ...
+    def nack(self, frame: Delivery, *, requeue: bool = True) -> None: ...
 
 
 def connect(
@@ -235,7 +235,7 @@ class StompClient:
                 return future
             self._pending[receipt] = future
             try:
-                conn.send(destination, body, headers={**(headers or {}), "receipt": receipt})
+                conn.send(destination, body, headers={**self._stamp(headers), "receipt": receipt})
             except (StompException, OSError) as exc:
                 self._pending.pop(receipt, None)
                 future.set_exception(BrokerUnavailable(str(exc) or "send failed"))
@@ -263,24 +263,31 @@ class StompClient:
             if conn is None or not self.connected.is_set():
                 return False
             try:
-                conn.send(destination, body, headers=headers or {})
+                conn.send(destination, body, headers=self._stamp(headers))
             except (StompException, OSError):
                 return False
         return True
 
+    def _stamp(self, headers: dict[str, str] | None) -> dict[str, str]:
+        """Every SEND names its sender: the broker checks ``user-id`` against our login, so a consumer can trust it."""
+        if self._broker.user is None:
+            return dict(headers or {})
+        return {**(headers or {}), "user-id": self._broker.user}
+
     def ack(self, frame: Delivery) -> None:
         self._settle(frame, "ack")
 
-    def nack(self, frame: Delivery) -> None:
-        self._settle(frame, "nack")
+    def nack(self, frame: Delivery, *, requeue: bool = True) -> None:
+        """Refuse a frame; ``requeue=False`` drops it, or dead-letters it where the queue has a dead-letter policy."""
+        self._settle(frame, "nack", {} if requeue else {"requeue": "false"})
 
-    def _settle(self, frame: Delivery, how: str) -> None:
+    def _settle(self, frame: Delivery, how: str, headers: dict[str, str] | None = None) -> None:
         with self._lock:
             conn = self._conn
             if conn is None or frame.generation != self._generation or not self.connected.is_set():
                 return  # that connection is gone; the broker redelivers the frame
             try:
-                getattr(conn, how)(frame.headers["ack"])
+                getattr(conn, how)(frame.headers["ack"], **(headers or {}))
             except (StompException, OSError):
                 log.info("%s: %s failed; the frame will be redelivered", self.name, how)
 

@@ -4,18 +4,22 @@
 talks to it. It keeps the semantics services rely on, as RabbitMQ's STOMP
 plugin gives them:
 
-- ``/queue/NAME`` (and ``/amq/queue/NAME`` once it exists): one queue, each
+- ``/queue/NAME`` and ``/amq/queue/NAME``: the same queue (as if the broker's definitions declared every
+  queue at boot, as ours do), each
   message to one subscriber (round robin), kept while nobody consumes;
   ``client``/``client-individual`` subscriptions get at most ``prefetch-count``
   unacknowledged messages; a NACK, or the loss of the connection, requeues
-  what was not acknowledged, marked ``redelivered``.
+  what was not acknowledged, marked ``redelivered``; a NACK with ``requeue=False`` drops the message
+  (RabbitMQ dead-letters it where a policy says so).
+- ``user-id``: every client stamps its URL's user on what it sends, as ``StompClient`` does, and the
+  broker refuses a frame whose ``user-id`` is not its sender's (RabbitMQ's ``precondition_failed``).
 - ``/topic/KEY``: a copy to every current subscriber of exactly ``KEY``
   (no wildcards); nobody subscribed, nobody gets it.
-- ``reply-to: /temp-queue/NAME``: rewritten to a ``/reply-queue/...``
+- ``reply-to: /temp-queue/NAME``: rewritten to a ``/reply-queue/amq.gen-...``
   destination that reaches the sender's connection; replies arrive with
   ``subscription: /temp-queue/NAME``.
 
-Not modelled: access control, queue arguments, persistence across processes,
+Not modelled: permissions, queue arguments and policies, persistence across processes,
 heart-beats. A receipt is immediate: the broker "took" a frame once it is queued.
 Callbacks run on the client's own receiver thread, one frame at a time, as
 stomp.py's do; :meth:`MemoryClient.drop` simulates a lost connection.
@@ -87,6 +91,7 @@ class MemoryBroker:
         self._queues: dict[str, _Queue] = {}
         self._topics: dict[str, list[_Consumer]] = {}
         self._replies: dict[str, tuple[_Connection, str]] = {}
+        self._routes: dict[tuple[str, str], str] = {}  # (connection, temp queue) -> its reply queue
         self._pending_acks: dict[str, tuple[_Consumer, str]] = {}
 
     # -- connections --------------------------------------------------------------------
@@ -107,6 +112,7 @@ class MemoryBroker:
             for key, consumers in self._topics.items():
                 self._topics[key] = [c for c in consumers if c.conn is not conn]
             self._replies = {k: v for k, v in self._replies.items() if v[0] is not conn}
+            self._routes = {k: v for k, v in self._routes.items() if k[0] != conn.id}
 
     def subscribe(self, conn: _Connection, sub: Subscription) -> None:
         prefetch = sub.headers.get("prefetch-count", "0")
@@ -116,8 +122,6 @@ class MemoryBroker:
             if kind == "topic":
                 self._topics.setdefault(name, []).append(consumer)
                 return
-            if kind == "amq-queue" and name not in self._queues:
-                raise BrokerUnavailable(f"NOT_FOUND - no queue '{name}'")
             q = self._queues.setdefault(name, _Queue())
             q.consumers.append(consumer)
             self._dispatch(name, q)
@@ -125,10 +129,16 @@ class MemoryBroker:
     # -- frames ---------------------------------------------------------------------------
     def send(self, conn: _Connection, destination: str, body: str, headers: dict[str, str]) -> None:
         headers = {k: v for k, v in headers.items() if k != "receipt"}
+        user = conn.client.user
+        if "user-id" in headers and headers["user-id"] != user:
+            raise BrokerUnavailable(f"PRECONDITION_FAILED - user_id property set to '{headers['user-id']}' "
+                                    f"but authenticated user was '{user}'")
         reply_to = headers.get("reply-to", "")
         with self._lock:
             if reply_to.startswith("/temp-queue/"):
-                route = f"/reply-queue/{conn.id}/{reply_to[len('/temp-queue/'):]}"
+                route = self._routes.get((conn.id, reply_to))
+                if route is None:  # one server-named queue per connection and temp-queue, as RabbitMQ's
+                    route = self._routes[(conn.id, reply_to)] = f"/reply-queue/amq.gen-{conn.id}_{next(_ids)}"
                 self._replies[route] = (conn, reply_to)
                 headers["reply-to"] = route
             kind, name = _split(destination)
@@ -141,14 +151,13 @@ class MemoryBroker:
                 for consumer in self._topics.get(name, ()):
                     self._hand(consumer, _Message(body, dict(headers)), destination)
             else:
-                if kind == "amq-queue" and name not in self._queues:
-                    raise BrokerUnavailable(f"NOT_FOUND - no queue '{name}'")
                 q = self._queues.setdefault(name, _Queue())
                 q.messages.append(_Message(body, headers))
                 self._dispatch(name, q)
 
     def settle(self, conn: _Connection, ack_id: str, *, requeue: bool | None) -> None:
-        """ACK (``requeue=None``) or NACK the message ``ack_id`` (cumulatively under ``ack:client``)."""
+        """ACK (``requeue=None``) or NACK the message ``ack_id`` (cumulatively under ``ack:client``); a NACK
+        without requeue drops it."""
         with self._lock:
             owner = self._pending_acks.get(ack_id)
             if owner is None or owner[0].conn is not conn:
@@ -157,7 +166,7 @@ class MemoryBroker:
             ids = list(consumer.unacked)
             ids = ids[: ids.index(ack_id) + 1] if consumer.sub.ack == "client" else [ack_id]
             q = self._queues[name]
-            if requeue is None:
+            if requeue is None or requeue is False:
                 for settled in ids:
                     del consumer.unacked[settled]
                     del self._pending_acks[settled]
@@ -234,6 +243,7 @@ class MemoryClient:
 
     def __init__(self, broker: BrokerURL, *, name: str, on_state: Callable[[str], None] | None = None) -> None:
         self.name = name
+        self.user = broker.user
         self.broker = memory_broker(broker.host)
         self._on_state = on_state
         self._subscriptions: dict[str, Subscription] = {}
@@ -317,15 +327,18 @@ class MemoryClient:
     def ack(self, frame: Delivery) -> None:
         self._settle(frame, None)
 
-    def nack(self, frame: Delivery) -> None:
-        self._settle(frame, True)
+    def nack(self, frame: Delivery, *, requeue: bool = True) -> None:
+        self._settle(frame, True if requeue else False)
 
     # -- inside -------------------------------------------------------------------------------------
     def _send(self, destination: str, body: str, headers: dict[str, str] | None) -> None:
         conn = self._conn
         if conn is None:
             raise BrokerUnavailable("not connected to the broker")
-        self.broker.send(conn, destination, body, dict(headers or {}))
+        stamped = dict(headers or {})
+        if self.user is not None:
+            stamped["user-id"] = self.user
+        self.broker.send(conn, destination, body, stamped)
 
     def _settle(self, frame: Delivery, requeue: bool | None) -> None:
         conn = self._conn

@@ -30,24 +30,38 @@ __all__ = [
     "OUT",
     "QUEUE_HEADERS",
     "SEND_HEADERS",
+    "USER_ID",
     "Input",
     "Login",
     "Logout",
     "ProtocolError",
     "SnapshotRequest",
     "Touch",
+    "check_reply_to",
     "check_value",
     "decode_control",
     "decode_input",
     "decode_out",
+    "declaring",
     "encode",
     "out_message",
 ]
 
-# Default destinations (each is configurable through the services' settings).
-INPUT = "/queue/traitsweb.in"
-CONTROL = "/queue/traitsweb.control"
+# Default destinations (each is configurable through the services' settings). Clients send to the
+# model's queues as existing queues (``/amq/queue/``: a SEND there never declares, so senders need no
+# ``configure`` right); only the model declares them (:func:`declaring`).
+INPUT = "/amq/queue/traitsweb.in"
+CONTROL = "/amq/queue/traitsweb.control"
 OUT = "/topic/traitsweb.out"
+#: where the broker dead-letters the frames the model rejects (a policy of the broker's definitions)
+DEAD = "/amq/queue/traitsweb.dead"
+
+#: The header naming the sending service: RabbitMQ refuses a SEND whose ``user-id`` is not the
+#: connection's own login, and passes it on to the consumer; the model refuses frames without it.
+USER_ID = "user-id"
+#: Where a snapshot may be sent: a temporary reply queue (RabbitMQ turns a sender's
+#: ``/temp-queue/NAME`` into ``/reply-queue/amq.gen-...``), never a shared queue or topic.
+_REPLY_TO = re.compile(r"^/(?:temp-queue/[A-Za-z0-9._-]{1,64}|reply-queue/amq\.gen-[A-Za-z0-9_-]{1,64})$")
 
 #: Headers for SUBSCRIBE to our queues. RabbitMQ declares a queue from the
 #: headers of the first frame that names it and closes the connection of any
@@ -200,6 +214,21 @@ def decode_out(body: str | bytes) -> dict[str, Any]:
     ):
         raise ProtocolError("bad_shape", "an out message has type, epoch and seq")
     return value
+
+
+def declaring(destination: str) -> str:
+    """The form of a queue destination that declares the queue (``/amq/queue/X`` -> ``/queue/X``)."""
+    prefix = "/amq/queue/"
+    return "/queue/" + destination[len(prefix):] if destination.startswith(prefix) else destination
+
+
+def check_reply_to(reply_to: str | None) -> str:
+    """A snapshot request's ``reply-to``, if it names a temporary reply queue, else :class:`ProtocolError`."""
+    if reply_to is None:
+        raise ProtocolError("bad_reply_to", "a snapshot request needs a reply-to header")
+    if not _REPLY_TO.fullmatch(reply_to):
+        raise ProtocolError("bad_reply_to", f"reply-to {reply_to[:80]!r} is not a temporary reply queue")
+    return reply_to
 
 
 def out_message(kind: str, epoch: str, seq: int, **fields: Any) -> dict[str, Any]:

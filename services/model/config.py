@@ -21,3 +21,7 @@ class ModelSettings(BrokerSettings):
     checkpoint_every: int = Field(1000, ge=1)
     #: unacknowledged input frames the broker may hand us at once
     prefetch: int = Field(200, ge=1)
+    #: broker users that act for browser sessions (they verify signed tokens): any session they logged in
+    gateway_users: frozenset[str] = frozenset({"gateway"})
+    #: broker users that act only for the sessions they logged in themselves
+    desktop_users: frozenset[str] = frozenset({"desktop"})

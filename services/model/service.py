@@ -10,6 +10,12 @@ transaction, publishes them, and only then acknowledges the frame. A crash at an
 unacknowledged frame to a redelivery (applied once, thanks to ``msg_id``) or
 leaves committed changes that the snapshot published at the next start
 carries to every consumer.
+
+Each frame names its sender (``user-id``, validated by the broker); :class:`Access`
+decides which sessions that sender may act for. A frame that fails in any
+other way than a protocol error (a value SQLite cannot store, a full disk) is
+a poison frame: the model goes back to its last committed state, as a restart
+would, rejects the frame to the broker's dead-letter queue and serves on.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from traitsweb import protocol
 from traitsweb.bridge import Bridge, BridgeError, SharedModel
 from traitsweb.broker import StompClient
 
+from .access import Access
 from .config import ModelSettings
 from .store import Store
 
@@ -41,14 +48,21 @@ class ModelService:
         self.store = store
         self.epoch, self.seq, state = store.load()
         self._pending: list[tuple[int, str]] = []
+        #: owner changes not yet committed: session -> user, or None when the session ended
+        self._owner_changes: dict[str, str | None] = {}
         self.bridge = Bridge(model, self._emit)
         self.bridge.restore(state)
+        self.access = Access(
+            gateways=settings.gateway_users, desktops=settings.desktop_users, owners=store.owners()
+        )
         #: reconnections to answer with a snapshot (from the broker client's supervisor thread)
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         now = time.monotonic()
         self._last_seen = {session: now for session in self.bridge.handlers}
         self._client: StompClient | None = None
+        #: set when a roll-back failed: memory no longer matches the store, only a restart can tell the truth
+        self.failed = threading.Event()
         log.info("model state loaded: epoch %s, seq %d, %d sessions", self.epoch, self.seq, len(self._last_seen))
 
     # -- wiring ---------------------------------------------------------------------
@@ -61,7 +75,7 @@ class ModelService:
             (self.settings.control_destination, "control"),
         ):
             client.subscribe(
-                destination,
+                protocol.declaring(destination),
                 lambda frame, kind=kind: self._on_frame(kind, frame),
                 ack="client-individual",
                 headers=headers,
@@ -78,7 +92,7 @@ class ModelService:
     # -- the loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         next_sweep = 0.0
-        while not stop.is_set():
+        while not stop.is_set() and not self.failed.is_set():
             try:
                 kind, _ = self._inbox.get(timeout=0.25)
             except queue.Empty:
@@ -91,6 +105,8 @@ class ModelService:
                     next_sweep = time.monotonic() + min(1.0, self.settings.idle_timeout / 4)
                 if self.store.since_checkpoint >= self.settings.checkpoint_every:
                     self.checkpoint()
+        if self.failed.is_set():
+            raise SystemExit("model: a poison frame could not be rolled back; restarting from the store")
         with self._lock:
             self.checkpoint()
 
@@ -101,22 +117,47 @@ class ModelService:
     def _handle(self, kind: str, frame: Any) -> None:
         client = self._client
         assert client is not None
-        if frame.generation != client.generation:
-            return  # from a lost connection: the broker redelivers it
+        if frame.generation != client.generation or self.failed.is_set():
+            return  # from a lost connection, or we are about to restart: the broker redelivers it
         msg_id: str | None = None
         try:
-            if kind == "input":
-                msg_id = self._input(frame.body)
-            else:
-                msg_id = self._control(frame)
-        except protocol.ProtocolError as exc:
-            log.warning("rejected %s frame %s: %s", kind, frame.headers.get("message-id"), exc)
-        self._commit_and_publish(msg_id)
+            try:
+                user = self.access.sender(frame.headers)
+                if kind == "input":
+                    msg_id = self._input(user, frame.body)
+                else:
+                    msg_id = self._control(user, frame)
+            except protocol.ProtocolError as exc:
+                log.warning("rejected %s frame %s: %s", kind, frame.headers.get("message-id"), exc)
+            pending = self._commit(msg_id)
+        except Exception:  # noqa: BLE001 - any failure: the frame must neither stick nor block the queue
+            log.exception("poison %s frame %s: rolled back, dead-lettered", kind, frame.headers.get("message-id"))
+            try:
+                self._roll_back()
+            except Exception:  # noqa: BLE001
+                log.critical("roll-back failed; the model stops and restarts from its store", exc_info=True)
+                self.failed.set()
+                return
+            client.nack(frame, requeue=False)
+            return
+        self._publish(pending)
         client.ack(frame)
 
-    def _input(self, body: str) -> str | None:
+    def _roll_back(self) -> None:
+        """Forget every uncommitted change: reload the committed state, ``seq`` and owners, as a restart would."""
+        self._pending = []
+        self._owner_changes = {}
+        self.epoch, self.seq, state = self.store.load()
+        self.bridge.restore(state)
+        self.access.owners = self.store.owners()
+        now = time.monotonic()
+        self._last_seen = {session: self._last_seen.get(session, now) for session in self.bridge.handlers}
+
+    def _input(self, user: str, body: str) -> str | None:
         message = protocol.decode_input(body)
-        if self.store.seen(message.msg_id):
+        self.access.check(user, message.id)
+        applied = _applied_key(message.id, message.msg_id)
+        if self.store.seen(applied):
             log.info("duplicate input %s skipped", message.msg_id)
             return None
         if message.id in self.bridge.handlers:
@@ -134,34 +175,47 @@ class ModelService:
                     "msg_id": message.msg_id,
                 }
             )
-        return message.msg_id
+        return applied
 
-    def _control(self, frame: Any) -> str | None:
+    def _control(self, user: str, frame: Any) -> str | None:
         message = protocol.decode_control(frame.body)
         if isinstance(message, protocol.Touch):
+            for session in message.ids:
+                self.access.check(user, session)
             now = time.monotonic()
             for session in message.ids:
                 if session in self._last_seen:
                     self._last_seen[session] = now
             return None
         if isinstance(message, protocol.SnapshotRequest):
-            reply_to = frame.headers.get("reply-to")
-            if reply_to:
-                self._publish_snapshot(reply_to)
-            else:
-                log.warning("snapshot request without reply-to ignored")
+            self._publish_snapshot(protocol.check_reply_to(frame.headers.get("reply-to")))
             return None
-        if message.msg_id is not None and self.store.seen(message.msg_id):
+        if isinstance(message, protocol.Login):
+            self.access.check_login(user, message.id, message.id in self.bridge.handlers)
+        else:
+            self.access.check(user, message.id)
+        applied = None if message.msg_id is None else _applied_key(message.id, message.msg_id)
+        if applied is not None and self.store.seen(applied):
             return None
         if isinstance(message, protocol.Login):
             if self.bridge.login(message.id, message.name):
-                log.info("login %s… as %r", message.id[:8], message.name)
+                log.info("login %s… as %r by %s", message.id[:8], message.name, user)
+                self._set_owner(message.id, user)
             self._last_seen[message.id] = time.monotonic()
         else:
             if self.bridge.logout(message.id):
                 log.info("logout %s… (%s)", message.id[:8], message.reason)
+            self._set_owner(message.id, None)
             self._last_seen.pop(message.id, None)
-        return message.msg_id
+        return applied
+
+    def _set_owner(self, session: str, user: str | None) -> None:
+        if user is None:
+            if self.access.owners.pop(session, None) is None:
+                return
+        else:
+            self.access.owners[session] = user
+        self._owner_changes[session] = user
 
     def apply_background(self, change: Callable[[], None]) -> None:
         """Run model code that changes the shared state by itself (``traitsweb.background``), under the lock.
@@ -183,6 +237,7 @@ class ModelService:
             del self._last_seen[session]
             if self.bridge.logout(session):
                 log.info("logout %s… (idle)", session[:8])
+            self._set_owner(session, None)
         if idle:
             self._commit_and_publish(None)
 
@@ -193,8 +248,15 @@ class ModelService:
         self._pending.append((self.seq, protocol.encode(message)))
 
     def _commit_and_publish(self, msg_id: str | None) -> None:
-        pending, self._pending = self._pending, []
-        self.store.commit(pending, msg_id)
+        self._publish(self._commit(msg_id))
+
+    def _commit(self, msg_id: str | None) -> list[tuple[int, str]]:
+        """Store the pending out messages, owner changes and ``msg_id`` in one transaction; the messages to publish."""
+        self.store.commit(self._pending, msg_id, owners=self._owner_changes)
+        pending, self._pending, self._owner_changes = self._pending, [], {}
+        return pending
+
+    def _publish(self, pending: list[tuple[int, str]]) -> None:
         client = self._client
         assert client is not None
         for _, body in pending:
@@ -207,3 +269,9 @@ class ModelService:
         )
         assert self._client is not None
         self._client.publish(destination, protocol.encode(snapshot), headers={"content-type": "application/json"})
+
+
+def _applied_key(session: str, msg_id: str) -> str:
+    """How an applied frame is remembered: ``msg_id`` within its session, so that a sender allowed to act for
+    one session cannot use up another session's ``msg_id`` (its later write would be skipped as a duplicate)."""
+    return f"{session}/{msg_id}"

@@ -4,7 +4,8 @@ Each applied input is one transaction: the out messages it caused (with their
 ``seq``) and its ``msg_id``, so a redelivered input is recognised and skipped.
 Start-up loads the last checkpoint and replays the journal after it. A new
 database gets a new ``epoch``: consumers then know the history is not the one
-they saw.
+they saw. ``owners`` records which broker user logged each session in (what
+that user may do for it is the model's access rule).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS processed (msg_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS owners (session TEXT PRIMARY KEY, user TEXT NOT NULL);
 """
 
 
@@ -41,7 +43,9 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
+        # FULL: a commit is on disk before the model publishes and acknowledges it, so a power loss cannot
+        # roll back what consumers have seen while the epoch stays the same (NORMAL in WAL mode can)
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         return self
 
@@ -64,6 +68,7 @@ class Store:
         else:
             epoch = row[0]
         seq, state = 0, {}
+        self.since_checkpoint = 0
         row = self.db.execute("SELECT seq, state FROM checkpoint WHERE id = 1").fetchone()
         if row is not None:
             seq, state = row[0], json.loads(row[1])
@@ -78,9 +83,18 @@ class Store:
     def seen(self, msg_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM processed WHERE msg_id = ?", (msg_id,)).fetchone() is not None
 
-    def commit(self, messages: list[tuple[int, str]], msg_id: str | None) -> None:
-        """Record ``(seq, body)`` out messages and the input that caused them, atomically."""
-        if not messages and msg_id is None:
+    def owners(self) -> dict[str, str]:
+        """Session id -> the broker user that logged it in."""
+        return dict(self.db.execute("SELECT session, user FROM owners").fetchall())
+
+    def commit(
+        self, messages: list[tuple[int, str]], msg_id: str | None, *, owners: dict[str, str | None] | None = None
+    ) -> None:
+        """Record ``(seq, body)`` out messages, the input that caused them and owner changes, atomically.
+
+        ``owners`` maps session ids to their new owner, or to None for a session that ended.
+        """
+        if not messages and msg_id is None and not owners:
             return
         with self.db:
             self.db.execute("BEGIN")
@@ -88,6 +102,11 @@ class Store:
             if msg_id is not None:
                 last = messages[-1][0] if messages else 0
                 self.db.execute("INSERT OR IGNORE INTO processed VALUES (?, ?)", (msg_id, last))
+            for session, user in (owners or {}).items():
+                if user is None:
+                    self.db.execute("DELETE FROM owners WHERE session = ?", (session,))
+                else:
+                    self.db.execute("INSERT OR REPLACE INTO owners VALUES (?, ?)", (session, user))
         self.since_checkpoint += len(messages)
 
     def checkpoint(self, seq: int, state: dict[str, Any]) -> None:

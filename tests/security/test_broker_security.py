@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
+from pathlib import Path
 
+import pika
+import pika.exceptions
 import pytest
 
 from runner.stack import Stack, stomp_handshake
@@ -72,3 +76,95 @@ def test_clients_may_do_what_they_need(model_stack: Stack) -> None:
         peer.write(session, "entry_field", text)
         peer.wait_for(lambda m: m.get("trait") == "messages" and m["added"] and m["added"][0]["text"] == text)
         assert peer.snapshot()["type"] == "snapshot"
+
+
+def access_refused(reply: str) -> bool:
+    return "ERROR" in reply and "access_refused" in reply and "RECEIPT" not in reply.split("ERROR")[0]
+
+
+@pytest.mark.parametrize("user", ["gateway", "desktop"])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # SEND to /queue/NAME declares NAME first: that takes configure, which clients no longer have
+        "SEND\ndestination:/queue/traitsweb.in\npersistent:true\nreceipt:r1\n\n{}\0",
+        "SEND\ndestination:/queue/traitsweb.control\npersistent:true\nreceipt:r1\n\n{}\0",
+        # a queue of their own choosing, or a topic subscription that would bind the model's queue
+        "SUBSCRIBE\nid:1\ndestination:/queue/traitsweb.mine\nreceipt:r1\n\n\0",
+        "SUBSCRIBE\nid:1\ndestination:/topic/traitsweb.out\nx-queue-name:traitsweb.in\nreceipt:r1\n\n\0",
+        # the dead letters are the model's
+        "SUBSCRIBE\nid:1\ndestination:/amq/queue/traitsweb.dead\nreceipt:r1\n\n\0",
+    ],
+    ids=["send-declares-in", "send-declares-control", "declare-own-queue", "bind-input-queue", "read-dead-letters"],
+)
+def test_clients_cannot_declare_or_configure_over_stomp(model_stack: Stack, user: str, frame: str) -> None:
+    password = model_stack.secrets[f"TRAITSWEB_{user.upper()}_PASSWORD"]
+    reply = frames(user, password, model_stack.stomp_port, frame)
+    assert access_refused(reply), reply
+
+
+def listening_ports(pid: int) -> set[int]:
+    """TCP ports the process ``pid`` listens on (from /proc: its socket inodes in the kernel's tables)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:[") : -1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_the_broker_listens_for_stomp_and_its_cli_only(model_stack: Stack) -> None:
+    ports = listening_ports(model_stack.broker_pid())
+    assert model_stack.stomp_port in ports
+    assert ports <= {model_stack.stomp_port, model_stack.dist_port}, f"unexpected listeners: {ports}"
+
+
+@pytest.mark.parametrize("user", ["model", "gateway", "desktop"])
+def test_no_service_credential_can_delete_or_declare_queues_over_amqp(model_stack: Stack, user: str) -> None:
+    """The reproduced attack: AMQP `queue.delete traitsweb.in` with a service's password."""
+    password = model_stack.secrets[f"TRAITSWEB_{user.upper()}_PASSWORD"]
+    for port in sorted(listening_ports(model_stack.broker_pid())):
+        params = pika.ConnectionParameters(
+            "127.0.0.1", port, credentials=pika.PlainCredentials(user, password),
+            connection_attempts=1, socket_timeout=5, stack_timeout=5, blocked_connection_timeout=5,
+        )
+        try:
+            connection = pika.BlockingConnection(params)
+        except Exception:  # noqa: BLE001 - refused, closed or silent (pika raises each in its own way): no AMQP
+            continue
+        try:
+            channel = connection.channel()
+            with pytest.raises(pika.exceptions.ChannelClosedByBroker):
+                channel.queue_delete("traitsweb.in")
+            channel = connection.channel()
+            with pytest.raises(pika.exceptions.ChannelClosedByBroker):
+                channel.queue_declare("traitsweb.mine", durable=True)
+        finally:
+            if connection.is_open:
+                connection.close()
+        pytest.fail(f"port {port} speaks AMQP to {user}")
+
+
+@pytest.mark.parametrize(
+    "reply_to",
+    ["/topic/traitsweb.out", "/exchange/amq.topic/traitsweb.out", "/queue/traitsweb.in",
+     "/amq/queue/traitsweb.in", "/reply-queue/traitsweb.in"],
+)
+def test_snapshots_go_to_temporary_reply_queues_only(model_stack: Stack, reply_to: str) -> None:
+    with Peer(model_stack.broker_url("gateway")) as peer:
+        peer.snapshot()  # the model is serving this peer
+        published = sum(m["type"] == "snapshot" for m in peer.messages)
+        peer.client.send(protocol.CONTROL, protocol.encode({"type": "snapshot_request"}),
+                         headers={**protocol.SEND_HEADERS, "reply-to": reply_to})
+        peer.snapshot()  # handled after the bad request: same queue, one consumer
+        assert sum(m["type"] == "snapshot" for m in peer.messages) == published
+    assert f"reply-to {reply_to!r} is not a temporary reply queue" in model_stack.log("model")
