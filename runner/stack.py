@@ -246,7 +246,7 @@ class Stack:
             }
             blocks.append(self._program(f"gateway-{index}", services["gateway"], overrides))
         if self.config.proxy and self.gateway_ports:
-            blocks.append(self._nginx_program())
+            blocks.append(self._nginx_program(services["proxy"]))
         if self.config.desktop:
             service = services["desktop-gui" if self.config.desktop_window else "desktop"]
             blocks.append(self._program("desktop", service))
@@ -369,15 +369,19 @@ stdout_logfile_maxbytes=20MB
                 value = str(local) + value[len(target) :]
         return value
 
-    def _nginx_program(self) -> str:
+    def _nginx_program(self, service: compose.Service) -> str:
         base = self.run_dir / "nginx"
         for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
             (base / "tmp" / sub).mkdir(parents=True, exist_ok=True)
         servers = "".join(f"server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;\n    " for port in self.gateway_ports)
-        site = render_template(
-            (ROOT / "deploy/nginx/traitsweb.conf.template").read_text(),
-            {"GATEWAY_SERVERS": servers.strip(), "PROXY_PORT": f"127.0.0.1:{self.proxy_port}"},
-        )
+        # the proxy service's environment is the template's variables, as envsubst in nginx's image sees them
+        values = {**service.environment, **self.config.env.get("*", {}), **self.config.env.get("proxy", {})}
+        values.update({
+            "GATEWAY_SERVERS": servers.strip(),
+            "PROXY_PORT": f"127.0.0.1:{self.proxy_port}",
+            "PROXY_ACCESS_LOG": f"{self.run_dir}/logs/proxy-access.log",
+        })
+        site = render_template((ROOT / "deploy/nginx/traitsweb.conf.template").read_text(), values)
         (base / "nginx.conf").write_text(
             f"""daemon off;
 worker_processes 1;
