@@ -228,8 +228,9 @@ class Stack:
 
     # -- configuration ----------------------------------------------------------------
     def _prepare(self) -> None:
+        _private_dir(self.run_dir)
         for sub in ("logs", "volumes", "rabbitmq", "nginx"):
-            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+            (self.run_dir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.secrets = self._load_secrets()
         env = {**os.environ, **self.secrets}
         services = compose.load(self.config.compose_file, env)
@@ -250,7 +251,7 @@ class Stack:
         if self.config.desktop:
             service = services["desktop-gui" if self.config.desktop_window else "desktop"]
             blocks.append(self._program("desktop", service))
-        (self.run_dir / "supervisord.conf").write_text("\n".join(blocks))
+        write_private(self.run_dir / "supervisord.conf", "\n".join(blocks))  # every broker URL, the session secret
 
     def _load_secrets(self) -> dict[str, str]:
         """Secrets from the environment, else generated once and kept in the run directory."""
@@ -259,8 +260,7 @@ class Stack:
         if path.exists():
             saved = dict(line.split("=", 1) for line in path.read_text().split() if "=" in line)
         values = {name: os.environ.get(name) or saved.get(name) or secrets.token_hex(16) for name in SECRET_NAMES}
-        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-        path.chmod(0o600)
+        write_private(path, "".join(f"{k}={v}\n" for k, v in values.items()))
         return values
 
     def _supervisord_header(self) -> str:
@@ -274,6 +274,8 @@ logfile={run}/supervisord.log
 pidfile={run}/supervisord.pid
 childlogdir={run}/logs
 nodaemon=true
+# logs and whatever the programs write are the owner's only
+umask=077
 # gateways hold one socket per browser (benchmarks hold 10,000 idle long-polls on one replica);
 # supervisord raises its soft limit to this and its programs inherit it
 minfds={_minfds()}
@@ -410,6 +412,25 @@ def _minfds() -> int:
 
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     return 16384 if hard == resource.RLIM_INFINITY else min(16384, hard)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, from the first byte (not chmod-ed after the fact)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT
+        out.write(text)
+
+
+def _private_dir(path: Path) -> None:
+    """The run directory: the owner's only. Running as root, Debian's RabbitMQ node runs as the rabbitmq
+    user and must pass through to its own folder: its group may traverse, never list or read."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.geteuid() == 0 and RABBITMQ_SERVER.exists():
+        shutil.chown(path, group="rabbitmq")
+        path.chmod(0o710)
+    else:
+        path.chmod(0o700)
 
 
 def render_template(text: str, values: dict[str, str]) -> str:

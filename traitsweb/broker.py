@@ -31,11 +31,13 @@ from typing import Any
 import stomp
 from stomp.exception import StompException
 
+from traitsweb import redact
 from traitsweb.settings import BrokerURL
 
 __all__ = ["BrokerUnavailable", "StompClient", "Subscription"]
 
 log = logging.getLogger(__name__)
+redact.install()  # stomp.py logs CONNECT's passcode at DEBUG
 
 FrameCallback = Callable[[Any], None]
 
