@@ -30,7 +30,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from runner.stack import free_port
+from runner.stack import SECRET_NAMES, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".compose"
@@ -239,14 +239,19 @@ def desktop_check(stack: ComposeStack, timeout: float = 60) -> None:
     print(f"compose-test: the desktop container renders PNGs (copy: {CACHE / 'desktop-latest.png'})", flush=True)
 
 
-def secrets_env() -> dict[str, str]:
-    # definitions.sh accepts only A-Za-z0-9._~- in passwords: hex is fine
-    return {
-        "TRAITSWEB_MODEL_PASSWORD": secrets.token_hex(16),
-        "TRAITSWEB_GATEWAY_PASSWORD": secrets.token_hex(16),
-        "TRAITSWEB_DESKTOP_PASSWORD": secrets.token_hex(16),
-        "TRAITSWEB_SESSION_SECRET": secrets.token_hex(32),
-    }
+def without_secrets(env: dict[str, str]) -> dict[str, str]:
+    """The first `docker compose up` path: nothing exported, the `secrets` service generates them all."""
+    return {k: v for k, v in env.items() if k not in SECRET_NAMES}
+
+
+def secrets_check(stack: ComposeStack) -> None:
+    """The first start generated every secret (nothing was exported): the `secrets` service says so."""
+    [container] = stack.containers("secrets")
+    out = subprocess.run(["podman", "logs", container], env=stack.env, capture_output=True, text=True).stdout
+    missing = [name for name in SECRET_NAMES if f"{name}: generated" not in out]
+    if missing:
+        raise HarnessError(f"the secrets service did not generate {missing}; its log:\n{out}")
+    print("compose-test: the secrets service generated every secret (none exported)", flush=True)
 
 
 def has_module(name: str) -> bool:
@@ -268,8 +273,9 @@ def broker_check(stack: ComposeStack) -> None:
         "       headers={**protocol.SEND_HEADERS, 'reply-to': '/temp-queue/check'})\n"
         "sys.exit(0 if got.wait(20) and json.loads(box['body']).get('type') == 'snapshot' else 1)\n"
     )
-    run(["podman", "exec", "-e", f"PW={stack.env['TRAITSWEB_GATEWAY_PASSWORD']}", model, "python", "-c", script],
-        env=stack.env)
+    password = subprocess.run(["podman", "exec", model, "cat", "/run/traitsweb-secrets/TRAITSWEB_GATEWAY_PASSWORD"],
+                              env=stack.env, capture_output=True, text=True, check=True).stdout
+    run(["podman", "exec", "-e", f"PW={password}", model, "python", "-c", script], env=stack.env)
     print("compose-test: the model answered a snapshot request over STOMP in the compose network", flush=True)
 
 
@@ -313,9 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.down:
-        dummy = {**podman_env(), **{k: "unused" for k in secrets_env()}}
         remove_project(args.down, [sys.executable, "-m", "podman_compose", "-p", args.down,
-                                   "-f", str(ROOT / "compose.yaml")], dummy)
+                                   "-f", str(ROOT / "compose.yaml")], without_secrets(podman_env()))
         return 0
     reason = why_podman_cannot_run()
     if reason:
@@ -328,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_bookworm(timings)
         bases = {kind: ensure_standin(kind, timings) for kind in ("python", "rabbitmq", "nginx")}
         wheels = ensure_wheels(timings)
-        services = ["rabbitmq", "model"]
+        services = ["secrets", "rabbitmq", "model"]
         if has_module("gateway"):
             services += ["gateway", "proxy"]
         if has_module("desktop"):
@@ -339,8 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
         port = free_port()
         env = {
-            **podman_env(),
-            **secrets_env(),
+            **without_secrets(podman_env()),
             "PYTHON_BASE_IMAGE": bases["python"],
             "RABBITMQ_BASE_IMAGE": bases["rabbitmq"],
             "NGINX_BASE_IMAGE": bases["nginx"],
@@ -360,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             with timings.step("readiness"):
                 stack.wait_ready(port, args.ready_timeout)
+            secrets_check(stack)
             if "gateway" in services and not all((ROOT / path).exists() for path in SUITE):
                 with timings.step("HTTP check (no HTTP suite in this tree)"):
                     http_check(port)

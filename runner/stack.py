@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -347,7 +348,7 @@ stdout_logfile_maxbytes=20MB
         return self._block("rabbitmq", str(RABBITMQ_SERVER), env, user)
 
     def _program(self, name: str, service: compose.Service, overrides: dict[str, str] | None = None) -> str:
-        env = {k: self._localise(service, v) for k, v in service.environment.items()}
+        env = {k: self._localise(service, v) for k, v in self._with_secrets(service.environment).items()}
         env.update(overrides or {})
         env.update(self.config.env.get("*", {}))
         env.update(self.config.env.get(service.name, {}))
@@ -360,6 +361,23 @@ stdout_logfile_maxbytes=20MB
         if args and args[0] == "python":
             args[0] = sys.executable
         return self._block(name, " ".join(_quote(a) for a in args), env)
+
+    def _with_secrets(self, environment: dict[str, str]) -> dict[str, str]:
+        """What the images' entrypoint (deploy/secrets/env.sh) does, with this run's secrets: a
+        ``TRAITSWEB_X_FILE`` naming one of them becomes ``TRAITSWEB_X``, and a broker URL without a password
+        gets ``TRAITSWEB_BROKER_PASSWORD``."""
+        env: dict[str, str] = {}
+        for key, value in environment.items():
+            secret = value.rsplit("/", 1)[-1]
+            if key.endswith("_FILE") and secret in self.secrets:
+                env[key.removesuffix("_FILE")] = self.secrets[secret]
+            else:
+                env[key] = value
+        password = env.pop("TRAITSWEB_BROKER_PASSWORD", "")
+        if password and "TRAITSWEB_BROKER_URL" in env:
+            env["TRAITSWEB_BROKER_URL"] = re.sub(r"^stomp://([^:@/]+)@", lambda m: f"stomp://{m[1]}:{password}@",
+                                                 env["TRAITSWEB_BROKER_URL"])
+        return env
 
     def _localise(self, service: compose.Service, value: str) -> str:
         """Container addresses and paths -> local ones."""
