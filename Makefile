@@ -8,7 +8,7 @@ GATEWAYS ?= 2
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup system containers venv run test lint bench bench-smoke soak compose-test screenshot clean
+.PHONY: setup system containers venv run desktop test lint bench bench-smoke soak compose-test screenshot clean
 
 setup: system venv
 
@@ -30,6 +30,10 @@ $(STAMP): pyproject.toml
 ## Run the whole stack in the foreground until Ctrl-C: http://127.0.0.1:$(PORT)
 run: setup
 	$(PY) -m runner --gateways $(GATEWAYS) --port $(PORT)
+
+## A desktop on the running `make run` stack: the window with DISPLAY, else PNGs in .run/local/desktop-snapshots
+desktop: setup
+	$(PY) -m runner.desktop
 
 ## Every test, against real RabbitMQ, real HTTP and a real browser; and the compose stack under podman
 ## (tests/compose: skipped, with the reason, when podman cannot run here).

@@ -21,6 +21,7 @@ stops everything; tests use its XML-RPC interface to kill and restart parts::
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import secrets
@@ -39,7 +40,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from runner import compose
 
-__all__ = ["ROOT", "Stack", "StackConfig", "StackError", "free_port"]
+__all__ = ["ADDRESSES", "ROOT", "SECRET_NAMES", "Stack", "StackConfig", "StackError", "free_port", "read_secrets"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_NAMES = (
@@ -49,6 +50,9 @@ SECRET_NAMES = (
     "TRAITSWEB_SESSION_SECRET",
 )
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+#: in a started stack's run directory: its addresses (see Stack._write_addresses)
+ADDRESSES = "stack.json"
+SECRETS_FILE = "secrets.env"
 
 
 class StackError(RuntimeError):
@@ -147,14 +151,22 @@ class Stack:
             for name in self.programs[1:]:
                 self.start_program(name)
             self.wait_ready(self.config.ready_timeout)
+            self._write_addresses()
         except BaseException:
             self.close()
             raise
+
+    def _write_addresses(self) -> None:
+        """Where a running stack listens, for clients started by hand (``make desktop``); no secrets."""
+        addresses = {"stomp_port": self.stomp_port, "proxy_url": self.proxy_url if self.config.proxy else None,
+                     "gateway_urls": self.gateway_urls, "pid": os.getpid()}
+        write_private(self.run_dir / ADDRESSES, json.dumps(addresses, indent=1) + "\n")
 
     def close(self) -> None:
         proc, self._supervisord = self._supervisord, None
         if proc is None:
             return
+        (self.run_dir / ADDRESSES).unlink(missing_ok=True)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)  # supervisord stops every program, then exits
             try:
@@ -256,10 +268,8 @@ class Stack:
 
     def _load_secrets(self) -> dict[str, str]:
         """Secrets from the environment, else generated once and kept in the run directory."""
-        path = self.run_dir / "secrets.env"
-        saved = {}
-        if path.exists():
-            saved = dict(line.split("=", 1) for line in path.read_text().split() if "=" in line)
+        path = self.run_dir / SECRETS_FILE
+        saved = read_secrets(self.run_dir)
         values = {name: os.environ.get(name) or saved.get(name) or secrets.token_hex(16) for name in SECRET_NAMES}
         write_private(path, "".join(f"{k}={v}\n" for k, v in values.items()))
         return values
@@ -430,6 +440,14 @@ def _minfds() -> int:
 
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     return 16384 if hard == resource.RLIM_INFINITY else min(16384, hard)
+
+
+def read_secrets(run_dir: Path) -> dict[str, str]:
+    """The secrets a stack in ``run_dir`` generated (empty when it has none yet)."""
+    path = run_dir / SECRETS_FILE
+    if not path.exists():
+        return {}
+    return dict(line.split("=", 1) for line in path.read_text().split() if "=" in line)
 
 
 def write_private(path: Path, text: str) -> None:
