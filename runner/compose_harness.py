@@ -254,6 +254,32 @@ def secrets_check(stack: ComposeStack) -> None:
     print("compose-test: the secrets service generated every secret (none exported)", flush=True)
 
 
+def proxy_errors_check(stack: ComposeStack, port: int) -> None:
+    """nginx's own answers in the container world are the gateway's JSON errors too: a body over its 128 KiB
+    limit, then (the gateways stopped: last, it breaks the stack) no replica to answer."""
+    base = f"http://127.0.0.1:{port}"
+
+    def expect(request: urllib.request.Request, statuses: tuple[int, ...], code: str) -> urllib.error.HTTPError:
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+        except urllib.error.HTTPError as error:
+            body = json.loads(error.read() or b"{}")
+            if error.code in statuses and error.headers.get("content-type", "").startswith("application/json") \
+                    and body.get("error") == code and body.get("detail"):
+                return error
+            raise HarnessError(f"{request.full_url}: {error.code} {body!r}, expected {statuses} {code}") from None
+        raise HarnessError(f"{request.full_url}: no error, expected {statuses} {code}")
+
+    big = urllib.request.Request(base + "/api/send", data=b'"' + b"x" * 200 * 1024 + b'"', method="POST",
+                                 headers={"Content-Type": "application/json", "Origin": base})
+    expect(big, (413,), "too_large")
+    run(["podman", "stop", "-t", "5", *stack.containers("gateway")], env=stack.env, stdout=subprocess.DEVNULL)
+    down = expect(urllib.request.Request(base + "/api/state"), (502, 503, 504), "unavailable")
+    if not down.headers.get("retry-after"):
+        raise HarnessError("the proxy's unavailable answer has no Retry-After")
+    print(f"compose-test: nginx answers JSON: 413 too_large, {down.code} unavailable with Retry-After", flush=True)
+
+
 def has_module(name: str) -> bool:
     return (ROOT / "services" / name / "__main__.py").exists()
 
@@ -381,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
             if code == 0 and "desktop" in services:
                 with timings.step("desktop PNG check"):
                     desktop_check(stack)
+            if code == 0 and "proxy" in services:
+                with timings.step("proxy error format (stops the gateways)"):
+                    proxy_errors_check(stack, port)
             if code != 0:
                 stack.logs()
         except (HarnessError, subprocess.CalledProcessError, OSError) as exc:
