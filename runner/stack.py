@@ -143,6 +143,7 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=0o077,  # the logs and whatever the programs write are the owner's only
         )
         log.close()
         try:
@@ -285,8 +286,6 @@ logfile={run}/supervisord.log
 pidfile={run}/supervisord.pid
 childlogdir={run}/logs
 nodaemon=true
-# logs and whatever the programs write are the owner's only
-umask=077
 # gateways hold one socket per browser (benchmarks hold 10,000 idle long-polls on one replica);
 # supervisord raises its soft limit to this and its programs inherit it
 minfds={_minfds()}

@@ -44,6 +44,11 @@ def test_every_file_holding_a_secret_is_private(stack: Stack) -> None:
         assert stack.run_dir / name in holding, f"{name} should hold secrets (else this test checks nothing)"
     for path in holding:
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, f"{path}: {oct(path.stat().st_mode)}"
+    # the logs too: a secret that reaches one by mistake stays the owner's
+    logs = list((stack.run_dir / "logs").glob("*.log"))
+    assert {"model.log", "gateway-1.log", "proxy-access.log"} <= {p.name for p in logs}
+    for path in logs:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, f"{path}: {oct(path.stat().st_mode)}"
 
 
 def test_a_debug_log_of_stomp_frames_holds_no_password(stack: Stack) -> None:
