@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 #: what runs in this process alone: no RabbitMQ node, browser, Qt window or containers
 IN_PROCESS := not stack and not browser and not gui and not compose
 
-.PHONY: setup system containers venv run check test lint bench bench-smoke soak compose-test screenshot clean
+.PHONY: setup system containers venv run desktop check test lint bench bench-smoke soak compose-test screenshot clean
 
 setup: system venv
 
@@ -44,6 +44,10 @@ check: lint
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict traitsweb/
+
+## A desktop on the running `make run` stack: the window with DISPLAY, else PNGs in .run/local/desktop-snapshots
+desktop: setup
+	$(PY) -m runner.desktop
 
 ## Every test, against real RabbitMQ, real HTTP and a real browser; and the compose stack under podman
 ## (tests/compose: skipped, with the reason, when podman cannot run here).

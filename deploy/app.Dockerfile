@@ -12,7 +12,12 @@ COPY pyproject.toml README.md ./
 COPY traitsweb ./traitsweb
 COPY services ./services
 RUN pip install --no-cache-dir ".[gateway]" && rm -rf /src/build /src/*.egg-info
+# secrets: the one-shot generator (compose's `secrets` service) and the entrypoint that reads *_FILE variables
+COPY deploy/secrets/env.sh /usr/local/bin/traitsweb-env
+COPY deploy/secrets/generate.py /usr/local/bin/traitsweb-secrets
+RUN chmod 755 /usr/local/bin/traitsweb-env /usr/local/bin/traitsweb-secrets
 WORKDIR /data
 USER traitsweb
 EXPOSE 8080
+ENTRYPOINT ["traitsweb-env"]
 CMD ["python", "-m", "services.model"]

@@ -19,6 +19,9 @@ COPY pyproject.toml README.md ./
 COPY traitsweb ./traitsweb
 COPY services ./services
 RUN pip install --no-cache-dir ".[desktop]" && rm -rf /src/build /src/*.egg-info
+COPY deploy/secrets/env.sh /usr/local/bin/traitsweb-env
+RUN chmod 755 /usr/local/bin/traitsweb-env
 WORKDIR /snapshots
 USER traitsweb
+ENTRYPOINT ["traitsweb-env"]
 CMD ["python", "-m", "services.desktop", "--headless", "--snapshot-dir", "/snapshots"]

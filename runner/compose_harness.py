@@ -30,7 +30,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from runner.stack import free_port
+from runner.stack import SECRET_NAMES, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".compose"
@@ -239,14 +239,45 @@ def desktop_check(stack: ComposeStack, timeout: float = 60) -> None:
     print(f"compose-test: the desktop container renders PNGs (copy: {CACHE / 'desktop-latest.png'})", flush=True)
 
 
-def secrets_env() -> dict[str, str]:
-    # definitions.sh accepts only A-Za-z0-9._~- in passwords: hex is fine
-    return {
-        "TRAITSWEB_MODEL_PASSWORD": secrets.token_hex(16),
-        "TRAITSWEB_GATEWAY_PASSWORD": secrets.token_hex(16),
-        "TRAITSWEB_DESKTOP_PASSWORD": secrets.token_hex(16),
-        "TRAITSWEB_SESSION_SECRET": secrets.token_hex(32),
-    }
+def without_secrets(env: dict[str, str]) -> dict[str, str]:
+    """The first `docker compose up` path: nothing exported, the `secrets` service generates them all."""
+    return {k: v for k, v in env.items() if k not in SECRET_NAMES}
+
+
+def secrets_check(stack: ComposeStack) -> None:
+    """The first start generated every secret (nothing was exported): the `secrets` service says so."""
+    [container] = stack.containers("secrets")
+    out = subprocess.run(["podman", "logs", container], env=stack.env, capture_output=True, text=True).stdout
+    missing = [name for name in SECRET_NAMES if f"{name}: generated" not in out]
+    if missing:
+        raise HarnessError(f"the secrets service did not generate {missing}; its log:\n{out}")
+    print("compose-test: the secrets service generated every secret (none exported)", flush=True)
+
+
+def proxy_errors_check(stack: ComposeStack, port: int) -> None:
+    """nginx's own answers in the container world are the gateway's JSON errors too: a body over its 128 KiB
+    limit, then (the gateways stopped: last, it breaks the stack) no replica to answer."""
+    base = f"http://127.0.0.1:{port}"
+
+    def expect(request: urllib.request.Request, statuses: tuple[int, ...], code: str) -> urllib.error.HTTPError:
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+        except urllib.error.HTTPError as error:
+            body = json.loads(error.read() or b"{}")
+            if error.code in statuses and error.headers.get("content-type", "").startswith("application/json") \
+                    and body.get("error") == code and body.get("detail"):
+                return error
+            raise HarnessError(f"{request.full_url}: {error.code} {body!r}, expected {statuses} {code}") from None
+        raise HarnessError(f"{request.full_url}: no error, expected {statuses} {code}")
+
+    big = urllib.request.Request(base + "/api/send", data=b'"' + b"x" * 200 * 1024 + b'"', method="POST",
+                                 headers={"Content-Type": "application/json", "Origin": base})
+    expect(big, (413,), "too_large")
+    run(["podman", "stop", "-t", "5", *stack.containers("gateway")], env=stack.env, stdout=subprocess.DEVNULL)
+    down = expect(urllib.request.Request(base + "/api/state"), (502, 503, 504), "unavailable")
+    if not down.headers.get("retry-after"):
+        raise HarnessError("the proxy's unavailable answer has no Retry-After")
+    print(f"compose-test: nginx answers JSON: 413 too_large, {down.code} unavailable with Retry-After", flush=True)
 
 
 def has_module(name: str) -> bool:
@@ -268,8 +299,9 @@ def broker_check(stack: ComposeStack) -> None:
         "       headers={**protocol.SEND_HEADERS, 'reply-to': '/temp-queue/check', 'user-id': 'gateway'})\n"
         "sys.exit(0 if got.wait(20) and json.loads(box['body']).get('type') == 'snapshot' else 1)\n"
     )
-    run(["podman", "exec", "-e", f"PW={stack.env['TRAITSWEB_GATEWAY_PASSWORD']}", model, "python", "-c", script],
-        env=stack.env)
+    password = subprocess.run(["podman", "exec", model, "cat", "/run/traitsweb-secrets/TRAITSWEB_GATEWAY_PASSWORD"],
+                              env=stack.env, capture_output=True, text=True, check=True).stdout
+    run(["podman", "exec", "-e", f"PW={password}", model, "python", "-c", script], env=stack.env)
     print("compose-test: the model answered a snapshot request over STOMP in the compose network", flush=True)
 
 
@@ -313,9 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.down:
-        dummy = {**podman_env(), **{k: "unused" for k in secrets_env()}}
         remove_project(args.down, [sys.executable, "-m", "podman_compose", "-p", args.down,
-                                   "-f", str(ROOT / "compose.yaml")], dummy)
+                                   "-f", str(ROOT / "compose.yaml")], without_secrets(podman_env()))
         return 0
     reason = why_podman_cannot_run()
     if reason:
@@ -328,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_bookworm(timings)
         bases = {kind: ensure_standin(kind, timings) for kind in ("python", "rabbitmq", "nginx")}
         wheels = ensure_wheels(timings)
-        services = ["rabbitmq", "model"]
+        services = ["secrets", "rabbitmq", "model"]
         if has_module("gateway"):
             services += ["gateway", "proxy"]
         if has_module("desktop"):
@@ -339,8 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
         port = free_port()
         env = {
-            **podman_env(),
-            **secrets_env(),
+            **without_secrets(podman_env()),
             "PYTHON_BASE_IMAGE": bases["python"],
             "RABBITMQ_BASE_IMAGE": bases["rabbitmq"],
             "NGINX_BASE_IMAGE": bases["nginx"],
@@ -360,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             with timings.step("readiness"):
                 stack.wait_ready(port, args.ready_timeout)
+            secrets_check(stack)
             if "gateway" in services and not all((ROOT / path).exists() for path in SUITE):
                 with timings.step("HTTP check (no HTTP suite in this tree)"):
                     http_check(port)
@@ -376,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
             if code == 0 and "desktop" in services:
                 with timings.step("desktop PNG check"):
                     desktop_check(stack)
+            if code == 0 and "proxy" in services:
+                with timings.step("proxy error format (stops the gateways)"):
+                    proxy_errors_check(stack, port)
             if code != 0:
                 stack.logs()
         except (HarnessError, subprocess.CalledProcessError, OSError) as exc:

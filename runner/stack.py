@@ -21,7 +21,9 @@ stops everything; tests use its XML-RPC interface to kill and restart parts::
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -38,7 +40,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from runner import compose
 
-__all__ = ["ROOT", "Stack", "StackConfig", "StackError", "free_port"]
+__all__ = ["ADDRESSES", "ROOT", "SECRET_NAMES", "Stack", "StackConfig", "StackError", "free_port", "read_secrets"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_NAMES = (
@@ -48,6 +50,9 @@ SECRET_NAMES = (
     "TRAITSWEB_SESSION_SECRET",
 )
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+#: in a started stack's run directory: its addresses (see Stack._write_addresses)
+ADDRESSES = "stack.json"
+SECRETS_FILE = "secrets.env"
 
 
 class StackError(RuntimeError):
@@ -137,6 +142,7 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=0o077,  # the logs and whatever the programs write are the owner's only
         )
         log.close()
         try:
@@ -145,14 +151,22 @@ class Stack:
             for name in self.programs[1:]:
                 self.start_program(name)
             self.wait_ready(self.config.ready_timeout)
+            self._write_addresses()
         except BaseException:
             self.close()
             raise
+
+    def _write_addresses(self) -> None:
+        """Where a running stack listens, for clients started by hand (``make desktop``); no secrets."""
+        addresses = {"stomp_port": self.stomp_port, "proxy_url": self.proxy_url if self.config.proxy else None,
+                     "gateway_urls": self.gateway_urls, "pid": os.getpid()}
+        write_private(self.run_dir / ADDRESSES, json.dumps(addresses, indent=1) + "\n")
 
     def close(self) -> None:
         proc, self._supervisord = self._supervisord, None
         if proc is None:
             return
+        (self.run_dir / ADDRESSES).unlink(missing_ok=True)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)  # supervisord stops every program, then exits
             try:
@@ -227,8 +241,9 @@ class Stack:
 
     # -- configuration ----------------------------------------------------------------
     def _prepare(self) -> None:
+        _private_dir(self.run_dir)
         for sub in ("logs", "volumes", "rabbitmq", "nginx"):
-            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+            (self.run_dir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.secrets = self._load_secrets()
         env = {**os.environ, **self.secrets}
         services = compose.load(self.config.compose_file, env)
@@ -245,21 +260,18 @@ class Stack:
             }
             blocks.append(self._program(f"gateway-{index}", services["gateway"], overrides))
         if self.config.proxy and self.gateway_ports:
-            blocks.append(self._nginx_program())
+            blocks.append(self._nginx_program(services["proxy"]))
         if self.config.desktop:
             service = services["desktop-gui" if self.config.desktop_window else "desktop"]
             blocks.append(self._program("desktop", service))
-        (self.run_dir / "supervisord.conf").write_text("\n".join(blocks))
+        write_private(self.run_dir / "supervisord.conf", "\n".join(blocks))  # every broker URL, the session secret
 
     def _load_secrets(self) -> dict[str, str]:
         """Secrets from the environment, else generated once and kept in the run directory."""
-        path = self.run_dir / "secrets.env"
-        saved = {}
-        if path.exists():
-            saved = dict(line.split("=", 1) for line in path.read_text().split() if "=" in line)
+        path = self.run_dir / SECRETS_FILE
+        saved = read_secrets(self.run_dir)
         values = {name: os.environ.get(name) or saved.get(name) or secrets.token_hex(16) for name in SECRET_NAMES}
-        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-        path.chmod(0o600)
+        write_private(path, "".join(f"{k}={v}\n" for k, v in values.items()))
         return values
 
     def _supervisord_header(self) -> str:
@@ -346,7 +358,7 @@ stdout_logfile_maxbytes=20MB
         return self._block("rabbitmq", str(RABBITMQ_SERVER), env, user)
 
     def _program(self, name: str, service: compose.Service, overrides: dict[str, str] | None = None) -> str:
-        env = {k: self._localise(service, v) for k, v in service.environment.items()}
+        env = {k: self._localise(service, v) for k, v in self._with_secrets(service.environment).items()}
         env.update(overrides or {})
         env.update(self.config.env.get("*", {}))
         env.update(self.config.env.get(service.name, {}))
@@ -360,6 +372,23 @@ stdout_logfile_maxbytes=20MB
             args[0] = sys.executable
         return self._block(name, " ".join(_quote(a) for a in args), env)
 
+    def _with_secrets(self, environment: dict[str, str]) -> dict[str, str]:
+        """What the images' entrypoint (deploy/secrets/env.sh) does, with this run's secrets: a
+        ``TRAITSWEB_X_FILE`` naming one of them becomes ``TRAITSWEB_X``, and a broker URL without a password
+        gets ``TRAITSWEB_BROKER_PASSWORD``."""
+        env: dict[str, str] = {}
+        for key, value in environment.items():
+            secret = value.rsplit("/", 1)[-1]
+            if key.endswith("_FILE") and secret in self.secrets:
+                env[key.removesuffix("_FILE")] = self.secrets[secret]
+            else:
+                env[key] = value
+        password = env.pop("TRAITSWEB_BROKER_PASSWORD", "")
+        if password and "TRAITSWEB_BROKER_URL" in env:
+            env["TRAITSWEB_BROKER_URL"] = re.sub(r"^stomp://([^:@/]+)@", lambda m: f"stomp://{m[1]}:{password}@",
+                                                 env["TRAITSWEB_BROKER_URL"])
+        return env
+
     def _localise(self, service: compose.Service, value: str) -> str:
         """Container addresses and paths -> local ones."""
         value = value.replace("@rabbitmq:61613", f"@127.0.0.1:{self.stomp_port}")
@@ -370,15 +399,19 @@ stdout_logfile_maxbytes=20MB
                 value = str(local) + value[len(target) :]
         return value
 
-    def _nginx_program(self) -> str:
+    def _nginx_program(self, service: compose.Service) -> str:
         base = self.run_dir / "nginx"
         for sub in ("client", "proxy", "fastcgi", "uwsgi", "scgi"):
             (base / "tmp" / sub).mkdir(parents=True, exist_ok=True)
         servers = "".join(f"server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;\n    " for port in self.gateway_ports)
-        site = render_template(
-            (ROOT / "deploy/nginx/traitsweb.conf.template").read_text(),
-            {"GATEWAY_SERVERS": servers.strip(), "PROXY_PORT": f"127.0.0.1:{self.proxy_port}"},
-        )
+        # the proxy service's environment is the template's variables, as envsubst in nginx's image sees them
+        values = {**service.environment, **self.config.env.get("*", {}), **self.config.env.get("proxy", {})}
+        values.update({
+            "GATEWAY_SERVERS": servers.strip(),
+            "PROXY_PORT": f"127.0.0.1:{self.proxy_port}",
+            "PROXY_ACCESS_LOG": f"{self.run_dir}/logs/proxy-access.log",
+        })
+        site = render_template((ROOT / "deploy/nginx/traitsweb.conf.template").read_text(), values)
         (base / "nginx.conf").write_text(
             f"""daemon off;
 worker_processes 1;
@@ -407,6 +440,33 @@ def _minfds() -> int:
 
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     return 16384 if hard == resource.RLIM_INFINITY else min(16384, hard)
+
+
+def read_secrets(run_dir: Path) -> dict[str, str]:
+    """The secrets a stack in ``run_dir`` generated (empty when it has none yet)."""
+    path = run_dir / SECRETS_FILE
+    if not path.exists():
+        return {}
+    return dict(line.split("=", 1) for line in path.read_text().split() if "=" in line)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, from the first byte (not chmod-ed after the fact)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT
+        out.write(text)
+
+
+def _private_dir(path: Path) -> None:
+    """The run directory: the owner's only. Running as root, Debian's RabbitMQ node runs as the rabbitmq
+    user and must pass through to its own folder: its group may traverse, never list or read."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.geteuid() == 0 and RABBITMQ_SERVER.exists():
+        shutil.chown(path, group="rabbitmq")
+        path.chmod(0o710)
+    else:
+        path.chmod(0o700)
 
 
 def render_template(text: str, values: dict[str, str]) -> str:

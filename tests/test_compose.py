@@ -13,7 +13,10 @@ import yaml
 from runner import compose
 from runner.stack import ROOT, SECRET_NAMES
 
-SCHEMA = ROOT.parent / "shared" / "compose-spec" / "compose-spec.json"
+# ../shared beside the clone (or beside the folder of git worktrees)
+SCHEMA = next((p / "shared/compose-spec/compose-spec.json" for p in (ROOT.parent, ROOT.parent.parent)
+               if (p / "shared/compose-spec/compose-spec.json").exists()),
+              ROOT.parent / "shared/compose-spec/compose-spec.json")
 SECRETS = {name: "x" for name in SECRET_NAMES}
 
 
@@ -64,9 +67,37 @@ def test_the_stack_has_what_the_issues_require() -> None:
         assert (ROOT / path).exists(), path
 
 
-def test_missing_secrets_fail_loudly() -> None:
-    with pytest.raises(compose.ComposeError, match="TRAITSWEB_MODEL_PASSWORD"):
-        compose.load(ROOT / "compose.yaml", {})
+def test_no_exported_secrets_needed_and_no_default_passwords() -> None:
+    """compose.yaml loads with an empty environment, and no secret has a value of its own in it."""
+    services = compose.load(ROOT / "compose.yaml", {})
+    assert {services["secrets"].environment[name] for name in SECRET_NAMES} == {""}
+    exported = compose.load(ROOT / "compose.yaml", {name: f"mine-{name}" for name in SECRET_NAMES})
+    assert all(exported["secrets"].environment[name] == f"mine-{name}" for name in SECRET_NAMES)
+    for service in services.values():
+        for key, value in service.environment.items():
+            assert not any(word in key for word in ("PASSWORD", "SECRET")) or key.endswith("_FILE") \
+                or service.name == "secrets", f"{service.name}: {key} set in compose.yaml"
+            assert "://" not in value or "@" not in value or ":" not in value.split("://")[1].split("@")[0], \
+                f"{service.name}: {key} has a password in its URL"
+
+
+def test_every_service_with_secrets_reads_them_from_the_secrets_volume_after_it_ran() -> None:
+    doc = document()
+    services = doc["services"]
+    assert "secrets" in doc["volumes"]
+    generated = set(services["secrets"]["environment"])
+    for name, spec in services.items():
+        files = {k: v for k, v in (spec.get("environment") or {}).items() if k.endswith("_FILE")}
+        if name == "secrets" or not files:
+            continue
+        mounts = [v for v in spec["volumes"] if isinstance(v, str) and v.startswith("secrets:")]
+        assert mounts and mounts[0].endswith(":ro"), f"{name}: secrets volume not mounted read-only"
+        target = mounts[0].split(":")[1]
+        for key, path in files.items():
+            assert path.startswith(target + "/") and path.rsplit("/", 1)[1] in generated, f"{name}: {key}"
+        assert spec["depends_on"]["secrets"]["condition"] == "service_completed_successfully", name
+    for name in ("rabbitmq", "model", "gateway", "desktop", "desktop-gui"):
+        assert "secrets" in services[name]["depends_on"], name
 
 
 @pytest.mark.parametrize(

@@ -35,11 +35,13 @@ from typing import Any, Protocol
 import stomp
 from stomp.exception import StompException
 
+from traitsweb import redact
 from traitsweb.settings import BrokerURL
 
 __all__ = ["BrokerClient", "BrokerUnavailable", "Delivery", "StompClient", "Subscription", "connect"]
 
 log = logging.getLogger(__name__)
+redact.install()  # stomp.py logs CONNECT's passcode at DEBUG
 
 
 @dataclass(frozen=True, slots=True)
