@@ -54,9 +54,12 @@ desktop: setup
 test: setup containers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## The fault tests again with ten times the clients and messages.
+## The fault tests again with ten times the clients and messages. Each wait of a fault test is bounded
+## (tests/faults/load.py: MORE_TIMEOUT, SETTLE_TIMEOUT); the longest test's waits add up to ~900 s, so the
+## per-test timeout is set above that here, and a stuck wait fails with its own message first.
+SOAK_TIMEOUT ?= 1200
 soak: setup
-	TRAITSWEB_SOAK=1 $(PY) -m pytest -s tests/faults $(PYTEST_ARGS)
+	TRAITSWEB_SOAK=1 $(PY) -m pytest -s --timeout=$(SOAK_TIMEOUT) tests/faults $(PYTEST_ARGS)
 
 ## compose.yaml for real: stand-in base images from Debian's packages, images, `--scale gateway=3`,
 ## the HTTP integration suite against the published port, always `down -v`.

@@ -37,8 +37,13 @@ def make_stack() -> Callable[..., contextlib.AbstractContextManager[Stack]]:
 
 @pytest.fixture(scope="session")
 def model_stack(make_stack: Callable[..., contextlib.AbstractContextManager[Stack]]) -> Iterator[Stack]:
-    """RabbitMQ + the model, shared by the non-destructive model tests (idle timeout 3 s)."""
-    with make_stack(gateways=0, proxy=False, env={"model": {"TRAITSWEB_IDLE_TIMEOUT": "3"}}) as stack:
+    """RabbitMQ + the model, shared by the non-destructive model tests.
+
+    Its idle timeout (an hour) outlasts any test session, so no session is ever logged out between two
+    snapshots of a test, however loaded the machine; the idle logout has its own short-timeout stack
+    (``tests/model/test_model_stack.py``).
+    """
+    with make_stack(gateways=0, proxy=False, env={"model": {"TRAITSWEB_IDLE_TIMEOUT": "3600"}}) as stack:
         yield stack
 
 

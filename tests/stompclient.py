@@ -82,6 +82,14 @@ class Peer:
     # -- waiting --------------------------------------------------------------------
     def wait_for(self, predicate: Predicate, timeout: float = 30.0) -> dict[str, Any]:
         """The first recorded out message (old or new) matching ``predicate``."""
+        found = self.find(predicate, timeout)
+        if found is None:
+            with self._cond:
+                raise AssertionError(f"no matching out message within {timeout} s; got {self.messages[-5:]}")
+        return found
+
+    def find(self, predicate: Predicate, timeout: float = 0.0) -> dict[str, Any] | None:
+        """Like :meth:`wait_for`, but None when nothing matched within ``timeout`` s."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -89,7 +97,8 @@ class Peer:
                     if predicate(message):
                         return message
                 remaining = deadline - time.monotonic()
-                assert remaining > 0, f"no matching out message within {timeout} s; got {self.messages[-5:]}"
+                if remaining <= 0:
+                    return None
                 self._cond.wait(remaining)
 
     def changes(self, trait: str) -> list[dict[str, Any]]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -135,27 +138,37 @@ def test_malformed_frames_are_dropped_and_change_nothing(
     assert "rejected" in model_stack.log("model")
 
 
-def test_idle_sessions_are_logged_out_but_touched_ones_stay(peer: Peer) -> None:
-    idle = joined(peer, "sleepy")
-    busy = joined(peer, "busy")
-    peer.write(idle, "rating_selector", 5)
-    peer.wait_for(lambda m: m.get("trait") == "connection_ratings" and m["set"].get(idle) == 5)
+#: the idle-logout stack's timeout: a touch every TOUCH_EVERY s keeps a session alive with a wide margin
+IDLE_TIMEOUT = 5.0
+TOUCH_EVERY = 0.5
 
-    def logged_out(session: str):  # noqa: ANN202
-        return lambda m: m.get("trait") == "participants" and session in m.get("removed", [])
 
-    for _ in range(100):  # keep `busy` alive, ~0.5 s apart, until `idle` is gone (idle timeout 3 s)
-        peer.control({"type": "touch", "ids": [busy], "replica": "test"})
-        try:
-            peer.wait_for(logged_out(idle), timeout=0.5)
-            break
-        except AssertionError:
-            continue
-    else:
-        pytest.fail("the idle session was never logged out")
-    state = peer.snapshot()["state"]
-    assert idle not in state["participants"] and idle not in state["connection_ratings"]
-    assert busy in state["participants"]
+@pytest.fixture(scope="module")
+def short_idle_stack(make_stack: Any) -> Iterator[Stack]:
+    """A stack of its own for the idle logout, so the shared one can keep its sessions for the whole run."""
+    with make_stack(gateways=0, proxy=False, env={"model": {"TRAITSWEB_IDLE_TIMEOUT": str(IDLE_TIMEOUT)}}) as stack:
+        yield stack
+
+
+def test_idle_sessions_are_logged_out_but_touched_ones_stay(short_idle_stack: Stack) -> None:
+    with Peer(short_idle_stack.broker_url("gateway")) as peer:
+        idle = joined(peer, "sleepy")
+        busy = joined(peer, "busy")
+        peer.write(idle, "rating_selector", 5)
+        peer.wait_for(lambda m: m.get("trait") == "connection_ratings" and m["set"].get(idle) == 5)
+
+        def logged_out(m: dict[str, Any]) -> bool:
+            return m.get("trait") == "participants" and idle in m.get("removed", [])
+
+        deadline = time.monotonic() + 10 * IDLE_TIMEOUT
+        while True:  # keep `busy` alive until `idle` is gone; each wait ends early on the logout
+            peer.control({"type": "touch", "ids": [busy], "replica": "test"})
+            if peer.find(logged_out, timeout=TOUCH_EVERY):
+                break
+            assert time.monotonic() < deadline, "the idle session was never logged out"
+        state = peer.snapshot()["state"]
+        assert idle not in state["participants"] and idle not in state["connection_ratings"]
+        assert busy in state["participants"]
 
 
 def test_a_quiet_connection_stays_up(model_stack: Stack) -> None:
