@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 setup: system venv
 
 system:
-	@scripts/system-deps.sh base browser desktop
+	@scripts/system-deps.sh base browser desktop bench
 
 ## podman, runc, debootstrap for the compose test (see docs/compose.md)
 containers:
