@@ -14,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import multiprocessing
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,70 +25,15 @@ from bench.config import BenchConfig
 from bench.nchan import nchan_server
 from bench.openloop import aschedule
 from bench.peer_clients import PeerJob, SioSender, run_peer_readers
-from bench.procs import cpu_seconds, self_cpu_seconds
-from bench.sio_peer import sio_peer
-from bench.wire import Endpoint, PostConnection
+from bench.pool import readers
+from bench.procs import cpu_seconds, dpkg_version, self_cpu_seconds
+from bench.sio_peer import SioPeer, sio_peer
+from bench.sender import post_open_loop
+from bench.wire import Endpoint
 
-__all__ = ["nchan_section", "sio_section", "post_open_loop"]
+__all__ = ["nchan_section", "sio_section"]
 
 Sender = Callable[[str, float, float, float], Awaitable[dict[str, Any]]]
-
-
-async def post_open_loop(endpoint: Endpoint, path: str, body_for: Callable[[int, float], bytes], ok: tuple[int, ...],
-                         rate: float, seconds: float, start: float) -> dict[str, Any]:
-    """Open loop: one POST per intended time on a free keep-alive connection (a new one when all are busy),
-    never waiting for the previous reply. Returns what was sent, the achieved rate and the refused sends."""
-    failures: list[str] = []
-    refused: set[int] = set()
-    free: list[PostConnection] = []
-    posted: dict[PostConnection, int] = {}
-    settled = asyncio.Event()
-
-    def on_reply(conn: PostConnection, status: int, body: bytes, now: float) -> None:
-        i = posted.pop(conn)
-        if status not in ok:
-            refused.add(i)
-            failures.append(f"{status} {body[:200].decode(errors='replace')}")
-        free.append(conn)
-        if not posted:
-            settled.set()
-
-    async def connection() -> PostConnection:
-        conn = PostConnection(lambda status, body, now: on_reply(conn, status, body, now))
-        await endpoint.connect(lambda: conn)
-        conn.closed.add_done_callback(lambda _: lost(conn))
-        return conn
-
-    def lost(conn: PostConnection) -> None:
-        if conn in free:
-            free.remove(conn)
-        if conn in posted:
-            i = posted.pop(conn)
-            refused.add(i)
-            failures.append("connection closed before the reply")
-            if not posted:
-                settled.set()
-
-    free += [await connection() for _ in range(4)]
-    async for i, intended in aschedule(rate, seconds, start=start):
-        try:
-            conn = free.pop() if free else await connection()
-        except OSError as exc:
-            refused.add(i)
-            failures.append(f"{type(exc).__name__}: {exc}")
-            continue
-        settled.clear()
-        posted[conn] = i
-        conn.post(endpoint.request("POST", path, body=body_for(i, intended)))
-    elapsed = time.monotonic() - start
-    if posted:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(settled.wait(), 30)
-    for conn in list(free) + list(posted):
-        conn.close()
-    total = int(rate * seconds)
-    return {"sent": total, "achieved_rate": round(total / (elapsed + 1 / rate), 2), "send_failures": failures,
-            "refused": refused}
 
 
 def _body(tag: str) -> Callable[[int, float], bytes]:
@@ -113,7 +56,7 @@ def _sio_sender(base: str) -> Sender:
                 sender.emit({"text": text_for(tag, i, intended)})
             elapsed = time.monotonic() - start
         finally:
-            await asyncio.sleep(0.5)  # let the last frames leave before the close frame
+            await asyncio.sleep(0.2)  # let the last frames leave before the close frame
             sender.close()
         total = int(rate * seconds)
         return {"sent": total, "achieved_rate": round(total / (elapsed + 1 / rate), 2), "send_failures": [],
@@ -125,21 +68,20 @@ def _measure(config: BenchConfig, *, kind: str, transport: str, bases: list[str]
              seconds: float, send: Sender, pids: Callable[[], list[int]], workers: int) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     total_s = config.warmup + seconds
+    reader_bases = [bases[k % len(bases)] for k in range(clients)]
+    shares = [reader_bases[k::workers] for k in range(workers) if reader_bases[k::workers]]
+    pool = readers(len(shares))  # started before the clock: the lead is for connecting only
     start = time.monotonic() + config.lead + clients / 500
     expected = int(rate * total_s)
     deadline = start + total_s + 10
-    reader_bases = [bases[k % len(bases)] for k in range(clients)]
-    shares = [reader_bases[k::workers] for k in range(workers) if reader_bases[k::workers]]
     jobs = [PeerJob(kind, share, tag, expected, start + config.warmup, deadline) for share in shares]
     server = pids()
     cpu0 = [cpu_seconds(p) for p in server]
-    pool = ProcessPoolExecutor(len(jobs), mp_context=multiprocessing.get_context("spawn"))
-    with pool:
-        futures = [pool.submit(run_peer_readers, job) for job in jobs]
-        sender_cpu0 = self_cpu_seconds()
-        sent = asyncio.run(send(tag, rate, total_s, start))
-        sender_cpu = self_cpu_seconds() - sender_cpu0
-        results = [f.result() for f in futures]
+    futures = [pool.submit(run_peer_readers, job) for job in jobs]
+    sender_cpu0 = self_cpu_seconds()
+    sent = asyncio.run(send(tag, rate, total_s, start))
+    sender_cpu = self_cpu_seconds() - sender_cpu0
+    results = [f.result() for f in futures]
     cpu = sum(cpu_seconds(p) for p in server) - sum(cpu0)
     latency = decode_histogram(results, start + config.warmup)
     received = sum(r["received"] for r in results)
@@ -192,9 +134,9 @@ def nchan_section(config: BenchConfig, run_dir: Path) -> dict[str, Any]:
     }
 
 
-def sio_section(config: BenchConfig, run_dir: Path) -> dict[str, Any]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with sio_peer(run_dir) as peer:
+def sio_section(config: BenchConfig, run_dir: Path, running: SioPeer | None = None) -> dict[str, Any]:
+    """python-socketio in ``run_dir`` (booted and stopped here), or the ``running`` one."""
+    with contextlib.nullcontext(running) if running else sio_peer(run_dir) as peer:
         rows = _rows(config, {"poll": "sio-polling", "ws": "sio-websocket"}, peer.bases,
                      _sio_sender(peer.bases[0]), lambda: peer.pids)
     return {
@@ -209,6 +151,4 @@ def sio_section(config: BenchConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def _nchan_version() -> str:
-    from bench.procs import _dpkg_version
-
-    return _dpkg_version("libnginx-mod-nchan")
+    return dpkg_version("libnginx-mod-nchan")

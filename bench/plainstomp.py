@@ -43,11 +43,12 @@ class _Listener(stomp.ConnectionListener):
 
 
 def connect(url: str, on_message: Callable[[Any], None], *, timeout: float = 30) -> stomp.Connection12:
-    """A connected ``stomp.Connection12`` to ``stomp://user:password@host:port``; every MESSAGE frame goes
+    """A connected ``stomp.Connection12`` to ``stomp://user:password@host:port[/vhost]`` (vhost ``/`` by
+    default: stomp.py would send the host name, which RabbitMQ reads as the vhost); every MESSAGE frame goes
     to ``on_message`` (on stomp.py's receiver thread)."""
     parts = urlsplit(url)
     conn = stomp.Connection12([(parts.hostname or "127.0.0.1", parts.port or 61613)], heartbeats=(0, 0),
-                              try_loopback_connect=False, timeout=timeout)
+                              vhost=parts.path.lstrip("/") or "/", try_loopback_connect=False, timeout=timeout)
     listener = _Listener(on_message)
     conn.set_listener("bench", listener)
     conn.connect(parts.username, parts.password, wait=True)

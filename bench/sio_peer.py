@@ -30,6 +30,7 @@ class SioPeer:
 
 @contextlib.contextmanager
 def sio_peer(run_dir: Path, replicas: int = 2, timeout: float = 60) -> Iterator[SioPeer]:
+    run_dir.mkdir(parents=True, exist_ok=True)
     with amqp_node(run_dir / "rabbitmq") as node, contextlib.ExitStack() as stop:
         ports = [free_port() for _ in range(replicas)]
         procs = []
