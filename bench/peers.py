@@ -36,8 +36,13 @@ __all__ = ["nchan_section", "sio_section"]
 Sender = Callable[[str, float, float, float], Awaitable[dict[str, Any]]]
 
 
+def chat_item(tag: str, i: int, intended: float) -> dict[str, Any]:
+    """What a peer publishes: a chat item shaped like the one traitsweb delivers (user, text, time)."""
+    return {"user": "bench", "text": text_for(tag, i, intended), "time": round(time.time(), 3)}
+
+
 def _body(tag: str) -> Callable[[int, float], bytes]:
-    return lambda i, intended: json.dumps({"text": text_for(tag, i, intended)}).encode()
+    return lambda i, intended: json.dumps(chat_item(tag, i, intended)).encode()
 
 
 def _nchan_sender(base: str) -> Sender:
@@ -53,7 +58,7 @@ def _sio_sender(base: str) -> Sender:
         await sender.open()
         try:
             async for i, intended in aschedule(rate, seconds, start=start):
-                sender.emit({"text": text_for(tag, i, intended)})
+                sender.emit(chat_item(tag, i, intended))
             elapsed = time.monotonic() - start
         finally:
             await asyncio.sleep(0.2)  # let the last frames leave before the close frame
