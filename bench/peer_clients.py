@@ -162,14 +162,15 @@ async def _sio_polling(reader: _Reader, sink: _Sink) -> None:
         sid: list[str] = []
         posts: deque[bytes] = deque()
         kinds: deque[str] = deque()
+        closing: list[bool] = []
 
         def next_request() -> bytes | None:
-            if sink.done(reader):
-                return None
             query = {"EIO": "4", "transport": "polling", **({"sid": sid[0]} if sid else {})}
             if posts:
                 kinds.append("post")
                 return endpoint.request("POST", "/socket.io/", query, body=posts.popleft())
+            if closing or sink.done(reader):
+                return None
             kinds.append("get")
             return endpoint.request("GET", "/socket.io/", query)
 
@@ -190,9 +191,11 @@ async def _sio_polling(reader: _Reader, sink: _Sink) -> None:
                         data = _event(packet[1:])
                         if isinstance(data, dict):
                             sink.text(reader, data.get("text"), now)
-                            if sink.done(reader):  # the next GET would be held until the next ping
-                                conn.close()
-                                return
+                            if sink.done(reader) and not closing:
+                                # an Engine.IO close, as a browser leaving sends: the server drops the
+                                # session now, not after the ping timeout (it would keep queueing to it)
+                                closing.append(True)
+                                posts.append(b"1")
                     elif packet == "1":
                         conn.close(failed=True)
                         return

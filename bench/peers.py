@@ -70,19 +70,25 @@ def _sio_sender(base: str) -> Sender:
 
 
 def _measure(config: BenchConfig, *, kind: str, transport: str, bases: list[str], clients: int, rate: float,
-             seconds: float, send: Sender, pids: Callable[[], list[int]], workers: int) -> dict[str, Any]:
+             seconds: float, send: Sender, pids: Callable[[], list[int]], workers: int,
+             connected: Callable[[], int] | None = None, per_client_lead: float = 1 / 500) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     total_s = config.warmup + seconds
     reader_bases = [bases[k % len(bases)] for k in range(clients)]
     shares = [reader_bases[k::workers] for k in range(workers) if reader_bases[k::workers]]
     pool = readers(len(shares))  # started before the clock: the lead is for connecting only
-    start = time.monotonic() + config.lead + clients / 500
+    start = time.monotonic() + config.lead + clients * per_client_lead
     expected = int(rate * total_s)
     deadline = start + total_s + 10
     jobs = [PeerJob(kind, share, tag, expected, start + config.warmup, deadline) for share in shares]
     server = pids()
     cpu0 = [cpu_seconds(p) for p in server]
+    before = connected() if connected is not None else 0
     futures = [pool.submit(run_peer_readers, job) for job in jobs]
+    joined = None
+    if connected is not None:  # until every reader is connected (or the first send is due)
+        while (joined := connected() - before) < clients and time.monotonic() < start - 0.1:
+            time.sleep(0.05)  # polling a count, not synchronising with the readers
     sender_cpu0 = self_cpu_seconds()
     sent = asyncio.run(send(tag, rate, total_s, start))
     sender_cpu = self_cpu_seconds() - sender_cpu0
@@ -91,6 +97,7 @@ def _measure(config: BenchConfig, *, kind: str, transport: str, bases: list[str]
     latency = decode_histogram(results, start + config.warmup)
     received = sum(r["received"] for r in results)
     lost = sum(n for r in results for i, n in r["missing"].items() if i not in sent["refused"])
+    missing = sorted({i for r in results for i in r["missing"]} - sent["refused"])
     row = {
         "transport": transport,
         "clients": clients,
@@ -105,22 +112,27 @@ def _measure(config: BenchConfig, *, kind: str, transport: str, bases: list[str]
         "client errors": sum(r["errors"] for r in results),
         "sends refused": len(sent["send_failures"]),
     }
+    if joined is not None:
+        row["clients connected at the first send"] = joined
+    if missing:  # which messages (of 0 .. n-1, the first ones sent in the warm-up) someone did not get
+        row["first missing"] = " ".join(str(i) for i in missing[:10]) + f" of {expected}"
     if sent["send_failures"]:
         row["first send failure"] = sent["send_failures"][0]
     return row
 
 
 def _rows(config: BenchConfig, kinds: dict[str, str], bases: list[str], send: Sender,
-          pids: Callable[[], list[int]]) -> list[dict[str, Any]]:
+          pids: Callable[[], list[int]], **options: Any) -> list[dict[str, Any]]:
     """The round trip (first transport, one reader on the last base), then the fan-out per transport."""
     first = next(iter(kinds))
     rows = [{"measure": "round trip", **_measure(
         config, kind=kinds[first], transport=first, bases=bases[-1:], clients=1, rate=config.rt_rate,
-        seconds=config.rt_seconds, send=send, pids=pids, workers=1)}]
+        seconds=config.rt_seconds, send=send, pids=pids, workers=1, **options)}]
     for transport, kind in kinds.items():
         rows.append({"measure": "fan-out", **_measure(
             config, kind=kind, transport=transport, bases=bases, clients=config.fanout_clients,
-            rate=config.fanout_rate, seconds=config.fanout_seconds, send=send, pids=pids, workers=config.workers)})
+            rate=config.fanout_rate, seconds=config.fanout_seconds, send=send, pids=pids, workers=config.workers,
+            **options)})
     return rows
 
 
@@ -143,13 +155,16 @@ def sio_section(config: BenchConfig, run_dir: Path, running: SioPeer | None = No
     """python-socketio in ``run_dir`` (booted and stopped here), or the ``running`` one."""
     with contextlib.nullcontext(running) if running else sio_peer(run_dir) as peer:
         rows = _rows(config, {"poll": "sio-polling", "ws": "sio-websocket"}, peer.bases,
-                     _sio_sender(peer.bases[0]), lambda: peer.pids)
+                     _sio_sender(peer.bases[0]), lambda: peer.pids, connected=peer.clients,
+                     # a Socket.IO handshake is 3 requests and the client gets nothing sent before it
+                     per_client_lead=1 / 100)
     return {
         "description": "python-socketio 5 (`AsyncServer`, ASGI under uvicorn with uvloop and httptools) with "
         "`AsyncAioPikaManager` on its own RabbitMQ node (AMQP), 2 replicas: a WebSocket client emits `send` on "
         "replica 1, the server emits `chat` to everyone (through the manager's exchange), read by Engine.IO 4 "
         "clients written on `bench/wire.py` (polling: one keep-alive connection per client; WebSocket) spread "
-        "over both replicas. Round trip: one polling client on replica 2. Server CPU: the two replicas "
+        "over both replicas. Round trip: one polling client on replica 2. Sending starts once every reader "
+        "is connected (a Socket.IO client gets nothing emitted before it joined). Server CPU: the two replicas "
         "(not their RabbitMQ node).",
         "rows": rows,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import subprocess
@@ -26,6 +27,18 @@ class SioPeer:
     @property
     def bases(self) -> list[str]:
         return [f"http://127.0.0.1:{port}" for port in self.ports]
+
+    def clients(self) -> int:
+        """Socket.IO clients connected to all replicas now."""
+        total = 0
+        for port in self.ports:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                conn.request("GET", "/bench/clients")
+                total += int(conn.getresponse().read())
+            finally:
+                conn.close()
+        return total
 
 
 @contextlib.contextmanager

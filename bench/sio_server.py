@@ -23,9 +23,28 @@ async def send(sid: str, data: Any) -> None:
     await sio.emit("chat", data)
 
 
+#: Socket.IO clients connected to this replica, answered at ``GET /bench/clients`` (the load generator
+#: starts sending once every reader is connected: a Socket.IO client gets no event sent before it joined)
+clients = 0
+
+
 @sio.on("connect")
-async def connect(sid: str, environ: dict[str, Any]) -> None:
-    return None
+async def connect(sid: str, environ: dict[str, Any], *args: Any) -> None:
+    global clients
+    clients += 1
 
 
-app = socketio.ASGIApp(sio, socketio_path="socket.io")
+@sio.on("disconnect")
+async def disconnect(sid: str, *args: Any) -> None:
+    global clients
+    clients -= 1
+
+
+async def _count(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    status, body = (200, str(clients).encode()) if scope.get("path") == "/bench/clients" else (404, b"")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+app = socketio.ASGIApp(sio, other_asgi_app=_count, socketio_path="socket.io")
