@@ -51,7 +51,7 @@ def sio_peer(run_dir: Path, replicas: int = 2, timeout: float = 60) -> Iterator[
             log = open(run_dir / f"replica-{k}.log", "wb")
             proc = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "bench.sio_server:app", "--host", "127.0.0.1", "--port", str(port),
-                 "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--no-access-log",
+                 "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio", "--no-access-log",
                  "--log-level", "warning", "--backlog", "4096"],
                 cwd=ROOT, env={**os.environ, "BENCH_AMQP_URL": node.url}, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)

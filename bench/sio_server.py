@@ -47,4 +47,12 @@ async def _count(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-app = socketio.ASGIApp(sio, other_asgi_app=_count, socketio_path="socket.io")
+async def _warm() -> None:
+    """One emit at start-up opens the manager's publisher connection. python-socketio 5.18's
+    ``AsyncAioPikaManager._publish`` sets ``publisher_connection`` before its exchange exists, so the first
+    emits of concurrent handlers fail ("Cannot publish to rabbitmq... giving up") and are dropped; a deployed
+    replica has long passed that when it is measured."""
+    await sio.emit("warm", {})
+
+
+app = socketio.ASGIApp(sio, other_asgi_app=_count, socketio_path="socket.io", on_startup=_warm)
