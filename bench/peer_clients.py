@@ -270,7 +270,13 @@ class SioSender:
     def emit(self, data: Any) -> None:
         self.conn.send_text("42" + json.dumps(["send", data], separators=(",", ":")))
 
-    def close(self) -> None:
+    async def aclose(self, timeout: float = 30) -> None:
+        """Close after the server has read everything sent (its close answers ours), or after ``timeout``."""
+        self.conn.send_close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.conn.closed), timeout)
+        except TimeoutError:
+            pass
         self.conn.close()
 
 

@@ -61,8 +61,7 @@ def _sio_sender(base: str) -> Sender:
                 sender.emit(chat_item(tag, i, intended))
             elapsed = time.monotonic() - start
         finally:
-            await asyncio.sleep(0.2)  # let the last frames leave before the close frame
-            sender.close()
+            await sender.aclose()
         total = int(rate * seconds)
         return {"sent": total, "achieved_rate": round(total / (elapsed + 1 / rate), 2), "send_failures": [],
                 "refused": set()}

@@ -1,7 +1,7 @@
 """The python-socketio peer's replica: ``uvicorn bench.sio_server:app`` (``BENCH_AMQP_URL``).
 
 python-socketio 5 with its RabbitMQ manager (``AsyncAioPikaManager``): a client's ``send`` event is
-broadcast to every client of every replica as a ``chat`` event, through the manager's exchange on the
+broadcast to every other client of every replica as a ``chat`` event, through the manager's exchange on the
 peer's own RabbitMQ node, the way a chat on python-socketio is built.
 """
 
@@ -20,7 +20,8 @@ sio = socketio.AsyncServer(async_mode="asgi", client_manager=manager, cors_allow
 
 @sio.on("send")
 async def send(sid: str, data: Any) -> None:
-    await sio.emit("chat", data)
+    # to every other client: the load generator's sender is not one of the readers
+    await sio.emit("chat", data, skip_sid=sid)
 
 
 #: Socket.IO clients connected to this replica, answered at ``GET /bench/clients`` (the load generator

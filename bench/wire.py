@@ -310,6 +310,7 @@ class WsConnection(_Stream):
                  "Sec-WebSocket-Key": self._key.decode()}
         super().__init__(endpoint.request("GET", path, query, extra=extra), on_payload, on_status)
         self._fragments: list[bytes] = []
+        self._close_sent = False
 
     def _check(self, headers: dict[bytes, bytes]) -> None:
         if headers.get(b"sec-websocket-accept") != base64.b64encode(hashlib.sha1(self._key + _WS_GUID).digest()):
@@ -344,12 +345,22 @@ class WsConnection(_Stream):
                 if fin:
                     message, self._fragments = b"".join(self._fragments), []
                     self._on_payload(self._decode(message), now)
-            elif opcode == 0x8:  # close: answer it, then the server closes the TCP connection
-                self._send(0x8, payload[:2])
+            elif opcode == 0x8:  # close: answer it (unless it answers ours), then the server closes TCP
+                if not self._close_sent:
+                    self._send(0x8, payload[:2])
+                self._close_sent = True
                 self.close()
                 return
             elif opcode == 0x9:
                 self._send(0xA, payload)
+
+    def send_close(self) -> None:
+        """Start the closing handshake and leave the TCP connection to the server: a client that closed it
+        at once would answer the server's next write with a reset, and the reset discards what the server
+        had not read yet (the last messages sent)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self._send(0x8, struct.pack("!H", 1000))
+            self._close_sent = True
 
     def send_text(self, text: str) -> None:
         """One masked text message (the Engine.IO clients send their packets so)."""
@@ -367,6 +378,7 @@ class WsConnection(_Stream):
         self.transport.write(bytes([0x80 | opcode]) + size + mask + masked)
 
     def close(self, *, failed: bool = False) -> None:
-        if self._started and self.transport is not None and not self.transport.is_closing():
+        if self._started and not self._close_sent and self.transport is not None and not self.transport.is_closing():
             self._send(0x8, struct.pack("!H", 1000))
+            self._close_sent = True
         super().close(failed=failed)
