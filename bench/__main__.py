@@ -212,11 +212,14 @@ def _summary(sections: dict[str, Any]) -> list[str]:
 
 def _notes(config: BenchConfig) -> str:
     if config.name == "quick":
-        return "Smoke configuration: tiny loads, numbers are meaningless; it checks that the harness works."
+        return ("Smoke configuration: tiny loads, one run each, one stack shared by traitsweb's sections and "
+                "python-socketio booted beside it; numbers are meaningless, it checks that the harness works.")
     return (
-        "Everything runs on the machine below at once: the load generator, RabbitMQ, the model, the gateway "
-        "replicas and nginx share its cores, so a busy machine (see the load average at start) inflates the "
-        "latencies; p99 varies by tens of milliseconds between runs on an idle one."
+        "Each system (traitsweb, the plain stomp.py floor, Nchan, python-socketio) is measured alone, the others "
+        "stopped, but with the load generator on the same machine: it shares the cores with RabbitMQ, the model, "
+        "the gateway replicas or the peer's processes, so a busy machine (see the load average before each run) "
+        "inflates the latencies; p99 varies by tens of milliseconds between runs on an idle one, hence 3 runs "
+        "of every headline section."
     )
 
 
