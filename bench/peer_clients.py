@@ -307,6 +307,8 @@ async def _run(job: PeerJob) -> dict[str, Any]:
 def run_peer_readers(job: PeerJob) -> dict[str, Any]:
     """Worker entry point (a spawned process), tuned like :func:`bench.clients.run_readers`."""
     gc.set_threshold(50_000, 20, 100)
+    gc.unfreeze()  # the process runs one job after another (bench/pool.py): the last one's garbage goes first
+    gc.collect()
     gc.freeze()
     cpu0 = self_cpu_seconds()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
