@@ -17,7 +17,7 @@ IN_PROCESS := not stack and not browser and not gui and not compose
 setup: system venv
 
 system:
-	@scripts/system-deps.sh base browser desktop
+	@scripts/system-deps.sh base browser desktop bench
 
 ## podman, runc, debootstrap for the compose test (see docs/compose.md)
 containers:
@@ -66,7 +66,8 @@ soak: setup
 compose-test: setup containers
 	$(PY) -m runner.compose_harness
 
-## Benchmarks (issue 5): rewrites docs/benchmarks.md (~15 min); bench-smoke: tiny run, report in .run/bench-smoke/
+## Benchmarks: traitsweb beside the broker floor, Nchan and python-socketio, rewrites docs/benchmarks.md (~45 min);
+## bench-smoke: the same at a tiny size, report in .run/bench-smoke/
 bench: setup
 	$(PY) -m bench
 

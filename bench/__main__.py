@@ -7,6 +7,7 @@ test suite) writes ``.run/bench-smoke/benchmarks.md``.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import datetime
 import json
@@ -17,16 +18,18 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import compare, pool, report
 from bench.baseline import echo_round_trip
 from bench.config import FULL, QUICK, BenchConfig
 from bench.model import model_throughput
 from bench.procs import machine, self_cpu_seconds
+from bench.runs import repeat
+from bench.sio_peer import SioPeer, sio_peer
 from runner.stack import ROOT, Stack, StackConfig
 
-GATEWAY_PRESENT = (ROOT / "services" / "gateway" / "__main__.py").exists()
 #: what every benchmark stack's services get: nobody is logged out for idleness mid-run
 #: and the per-client rate limits are lifted (one address logs in 1,000 browsers)
 STACK_ENV = {
@@ -38,8 +41,10 @@ STACK_ENV = {
         "TRAITSWEB_SESSIONS_PER_ADDRESS": "100000",
     },
 }
-#: the quick run shares one stack between all sections (a stack takes ~10 s to boot)
+#: the quick run shares one stack between all sections (a stack takes ~10 s to boot), and one
+#: python-socketio peer booted alongside it
 _shared: list[Stack] = []
+_sio_shared: list[SioPeer] = []
 
 
 @contextlib.contextmanager
@@ -84,16 +89,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and not any(o in name for o in args.only):
             return
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        began = time.monotonic()
         try:
             results["sections"][name] = fn()
         except Exception as exc:  # a failed section is reported, the others still run
             traceback.print_exc()
             results["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
             results["sections"][name] = {"description": f"FAILED: {type(exc).__name__}: {exc}", "rows": []}
+        results["sections"][name]["wall_s"] = round(time.monotonic() - began, 1)
 
-    with contextlib.ExitStack() as shared:
-        if args.quick:
-            _shared.append(shared.enter_context(stack(config, "shared", gateways=2 if GATEWAY_PRESENT else 0)))
+    with contextlib.ExitStack() as shared, contextlib.ExitStack() as ahead:
+        shared.callback(pool.shutdown)
+        if args.quick:  # the smoke run boots python-socketio's node and replicas while the stack boots
+            with concurrent.futures.ThreadPoolExecutor(1) as booting:
+                peer = None
+                if not args.only or any(o in "python-socketio" for o in args.only):
+                    peer = booting.submit(ahead.enter_context, sio_peer(_peer_dir(config) / "socketio"))
+                _shared.append(shared.enter_context(stack(config, "shared", gateways=2)))
+                if peer is not None:
+                    _sio_shared.append(peer.result())
         _run_all(config, run, results)
     results["summary"] = _summary(results["sections"]) + results["errors"]
     results["wall_s"] = round(time.monotonic() - began, 1)
@@ -105,16 +119,34 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_all(config: BenchConfig, run: Callable[[str, Callable[[], dict[str, Any]]], None], results: dict[str, Any]) -> None:
-    run("model throughput", lambda: _model(config))
-    run("round trip", lambda: _round_trip(config))
-    if GATEWAY_PRESENT:
-        from bench import gateway
+    """Every system alone: one stack or peer server at a time, stopped before the next starts."""
+    from bench import gateway, peers
 
-        run("fan-out", lambda: gateway.fanout_section(config, stack))
-        run("idle capacity", lambda: gateway.idle_section(config, stack))
-        run("scaling", lambda: gateway.scaling_section(config, stack))
-    else:
-        results["errors"].append("gateway measurements skipped: services/gateway is not on this branch")
+    peer_dir = _peer_dir(config)
+    run("model throughput", lambda: _model(config))
+    run("broker floor", lambda: repeat(config.repeats, lambda: _floor(config)))
+    run("round trip", lambda: repeat(config.repeats, lambda: _round_trip(config)))
+    run("fan-out", lambda: _fanout(config, lambda: gateway.fanout_section(config, stack)))
+    run("Nchan", lambda: repeat(config.repeats, lambda: peers.nchan_section(config, peer_dir / "nchan")))
+    run("python-socketio", lambda: repeat(config.repeats, lambda: peers.sio_section(
+        config, peer_dir / "socketio", running=_sio_shared[0] if _sio_shared else None)))
+    run("idle capacity", lambda: gateway.idle_section(config, stack))
+    run("scaling", lambda: gateway.scaling_section(config, stack))
+    if not any(name in results["sections"] for name in compare.NEEDS):
+        return
+    results["sections"]["traitsweb beside the peers"] = compare.section(results["sections"])
+
+
+def _peer_dir(config: BenchConfig) -> Path:
+    return ROOT / ".run" / f"bench-{config.name}"
+
+
+def _fanout(config: BenchConfig, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    from bench import gateway
+
+    out = repeat(config.repeats, fn)
+    out["summary"] = gateway.fanout_summary(out["rows"])
+    return out
 
 
 def _model(config: BenchConfig) -> dict[str, Any]:
@@ -129,33 +161,35 @@ def _model(config: BenchConfig) -> dict[str, Any]:
     }
 
 
-def _round_trip(config: BenchConfig) -> dict[str, Any]:
-    gateways = 2 if GATEWAY_PRESENT else 0
-    with stack(config, "roundtrip", gateways=gateways, proxy=False) as s:
+def _floor(config: BenchConfig) -> dict[str, Any]:
+    with stack(config, "floor", gateways=0, proxy=False, model=False) as s:
         base = echo_round_trip(s, config)
-        rows = [{"path": "baseline: stomp.py -> RabbitMQ -> echo -> stomp.py", **_flat(base)}]
-        out: dict[str, Any] = {"baseline": base}
-        if GATEWAY_PRESENT:
-            from bench import gateway
+    return {
+        "description": f"Plain stomp.py (`bench/plainstomp.py`: TCP_NODELAY, no traitsweb code in the path) "
+        f"through the stack's private RabbitMQ node alone (no model, no gateways): one message every "
+        f"{1000 / config.rt_rate:g} ms for {config.rt_seconds:g} s after {config.warmup:g} s of warm-up, "
+        "persistent with a receipt, to a durable queue (declared like the model's input queue) consumed by "
+        "`bench/echo.py` in its own process, which sends it back to a /temp-queue reply-to.",
+        "floor": base,
+        "rows": [{"path": "stomp.py -> RabbitMQ -> echo -> stomp.py", **_flat(base),
+                  "load generator cpu s": base["load_generator_cpu_s"], "echo cpu s": base["echo_cpu_s"]}],
+    }
 
-            gw = gateway.round_trip(s, config)
-            out["gateway"] = gw
-            for who in ("sender", "other"):
-                rows.append({"path": f"gateway: POST /api/send -> model -> long-poll ({who})",
-                             **_flat({**gw, "latency": gw["latency_" + who]})})
-            for q in ("p50_ms", "p99_ms"):
-                b = base["latency"].get(q)
-                g = gw["latency_other"].get(q)
-                if b and g:
-                    out[f"ratio_{q[:3]}"] = round(g / b, 2)
-    out["description"] = (
-        f"One message every {1000 / config.rt_rate:g} ms for {config.rt_seconds:g} s after {config.warmup:g} s "
-        "of warm-up. The baseline sends a persistent message with a receipt to a durable queue (declared like the "
-        "model's input queue) consumed by `bench/echo.py` in its own process, which sends it back to a "
-        "/temp-queue reply-to."
-    )
-    out["rows"] = rows
-    return out
+
+def _round_trip(config: BenchConfig) -> dict[str, Any]:
+    from bench import gateway
+
+    with stack(config, "roundtrip", gateways=2, proxy=False) as s:
+        gw = gateway.round_trip(s, config)
+    rows = [{"path": f"POST /api/send -> model -> long-poll ({who})", **_flat({**gw, "latency": gw["latency_" + who]}),
+             "load generator cpu s": gw["load_generator_cpu_s"]} for who in ("sender", "other")]
+    return {
+        "description": f"One message every {1000 / config.rt_rate:g} ms for {config.rt_seconds:g} s after "
+        f"{config.warmup:g} s of warm-up, posted to gateway-1; the sender long-polls gateway-1, the other "
+        "client gateway-2 (direct, no proxy).",
+        "gateway": gw,
+        "rows": rows,
+    }
 
 
 def _flat(r: dict[str, Any]) -> dict[str, Any]:
@@ -169,14 +203,7 @@ def _flat(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _summary(sections: dict[str, Any]) -> list[str]:
-    out = []
-    rt = sections.get("round trip", {})
-    if "ratio_p50" in rt:
-        out.append(f"round trip gateway/baseline: p50 {rt['ratio_p50']}x (target <= 2.0), "
-                   f"p99 {rt.get('ratio_p99')}x (target <= 3.0)")
-    elif "baseline" in rt:
-        lat = rt["baseline"]["latency"]
-        out.append(f"baseline round trip: p50 {lat.get('p50_ms')} ms, p99 {lat.get('p99_ms')} ms")
+    out = compare.summary(sections)
     model = sections.get("model throughput", {})
     if "inputs_per_s" in model:
         out.append(f"model: {model['inputs_per_s']} inputs/s applied with persistence, {model['lost']} lost")
@@ -187,11 +214,14 @@ def _summary(sections: dict[str, Any]) -> list[str]:
 
 def _notes(config: BenchConfig) -> str:
     if config.name == "quick":
-        return "Smoke configuration: tiny loads, numbers are meaningless; it checks that the harness works."
+        return ("Smoke configuration: tiny loads, one run each, one stack shared by traitsweb's sections and "
+                "python-socketio booted beside it; numbers are meaningless, it checks that the harness works.")
     return (
-        "Everything runs on the machine below at once: the load generator, RabbitMQ, the model, the gateway "
-        "replicas and nginx share its cores, so a busy machine (see the load average at start) inflates the "
-        "latencies; p99 varies by tens of milliseconds between runs on an idle one."
+        "Each system (traitsweb, the plain stomp.py floor, Nchan, python-socketio) is measured alone, the others "
+        "stopped, but with the load generator on the same machine: it shares the cores with RabbitMQ, the model, "
+        "the gateway replicas or the peer's processes, so a busy machine (see the load average before each run) "
+        "inflates the latencies; p99 varies by tens of milliseconds between runs on an idle one, hence 3 runs "
+        "of every headline section."
     )
 
 

@@ -1,9 +1,11 @@
-"""Baseline round trip: stomp.py -> RabbitMQ -> echo process -> RabbitMQ -> stomp.py."""
+"""The raw broker floor: plain stomp.py -> RabbitMQ -> echo process (plain stomp.py) -> RabbitMQ -> stomp.py.
+
+No traitsweb code in the path (``bench/plainstomp.py``); measured open loop like traitsweb's round trip.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -15,30 +17,27 @@ from bench.config import BenchConfig
 from bench.echo import ECHO
 from bench.hist import Latency
 from bench.openloop import schedule
+from bench.plainstomp import SEND_HEADERS, connect
+from bench.procs import cpu_seconds, self_cpu_seconds
 from runner.stack import ROOT, Stack
-from traitsweb import protocol
-from traitsweb.broker import StompClient
-from traitsweb.settings import parse_broker_url
 
 __all__ = ["echo_round_trip"]
 
 
 def echo_round_trip(stack: Stack, config: BenchConfig) -> dict[str, Any]:
-    env = {**os.environ, "TRAITSWEB_BROKER_URL": stack.broker_url("desktop"), "TRAITSWEB_HEARTBEAT_MS": "10000"}
-    echo = subprocess.Popen(
-        [sys.executable, "-m", "bench.echo"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-    )
+    url = stack.broker_url("desktop")
+    echo = subprocess.Popen([sys.executable, "-m", "bench.echo", url], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert echo.stdout is not None
         if echo.stdout.readline().strip() != "ready":
             raise RuntimeError("bench.echo did not start")
-        return _measure(stack, config)
+        return _measure(url, config, echo.pid)
     finally:
         echo.terminate()
         echo.wait(30)
 
 
-def _measure(stack: Stack, config: BenchConfig) -> dict[str, Any]:
+def _measure(url: str, config: BenchConfig, echo_pid: int) -> dict[str, Any]:
     reply_queue = f"/temp-queue/bench-{uuid.uuid4().hex[:8]}"
     intended: dict[int, float] = {}
     received: set[int] = set()
@@ -59,17 +58,20 @@ def _measure(stack: Stack, config: BenchConfig) -> dict[str, Any]:
             if len(received) == total:
                 all_in.set()
 
-    headers = {**protocol.SEND_HEADERS, "reply-to": reply_queue}
-    with StompClient(parse_broker_url(stack.broker_url("desktop")), name="bench-baseline") as client:
-        client.on_reply(reply_queue, on_reply)
-        if not client.wait_connected(30):
-            raise RuntimeError("baseline client: no broker")
+    conn = connect(url, on_reply)
+    try:
+        cpu0, echo_cpu0 = self_cpu_seconds(), cpu_seconds(echo_pid)
         for i, t in schedule(config.rt_rate, config.warmup + config.rt_seconds, start=start):
             with lock:
                 intended[i] = t
-            client.send_async(ECHO, json.dumps({"i": i, "pad": "x" * 40}), headers=headers)
+            # a receipt per message, as the gateway asks for one on its hop to the model
+            conn.send(ECHO, json.dumps({"i": i, "pad": "x" * 40}),
+                      headers={**SEND_HEADERS, "reply-to": reply_queue, "receipt": f"m{i}"})
         elapsed = time.monotonic() - start
         all_in.wait(30)
+        load_cpu, echo_cpu = self_cpu_seconds() - cpu0, cpu_seconds(echo_pid) - echo_cpu0
+    finally:
+        conn.disconnect()
     return {
         "intended_rate": config.rt_rate,
         "achieved_rate": round(total / (elapsed + 1 / config.rt_rate), 2),
@@ -77,4 +79,6 @@ def _measure(stack: Stack, config: BenchConfig) -> dict[str, Any]:
         "received": len(received),
         "lost": total - len(received),
         "latency": latency.summary(),
+        "load_generator_cpu_s": round(load_cpu, 3),
+        "echo_cpu_s": round(echo_cpu, 3),
     }

@@ -262,6 +262,8 @@ def run_readers(job: ReaderJob) -> dict[str, Any]:
     The collector is tuned like the gateway's (``services.gateway.__main__.tune_gc``): its full collections
     would otherwise show up as latency the gateway did not cause."""
     gc.set_threshold(50_000, 20, 100)
+    gc.unfreeze()  # the process runs one job after another (bench/pool.py): the last one's garbage goes first
+    gc.collect()
     gc.freeze()
     cpu0 = self_cpu_seconds()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -33,8 +33,12 @@ class BenchConfig:
     transports: tuple[str, ...] = ("poll", "sse", "ws")
     #: load-generator processes for the fan-out clients
     workers: int = 2
-    #: seconds between starting the readers and the first send (spawning a worker takes ~1-2 s)
+    #: seconds between starting the readers (in processes already running, bench/pool.py) and the first send
     lead: float = 5.0
+    #: count the broker's queues and connections in fan-out (three `rabbitmqctl` runs, an Erlang VM each)
+    broker_counts: bool = True
+    #: runs of every headline section (traitsweb's round trip and fan-out, the floor, each peer)
+    repeats: int = 3
 
 
 FULL = BenchConfig(
@@ -50,11 +54,13 @@ FULL = BenchConfig(
 QUICK = BenchConfig(
     name="quick",
     report=ROOT / ".run" / "bench-smoke" / "benchmarks.md",
-    rt_rate=20, rt_seconds=2, warmup=0.5,
-    fanout_clients=10, fanout_rate=5, fanout_seconds=2,
+    rt_rate=20, rt_seconds=1, warmup=0.5,
+    fanout_clients=10, fanout_rate=10, fanout_seconds=1,
     idle_steps=(50,),
-    scaling_replicas=(2,), scaling_seconds=2,
+    scaling_replicas=(2,), scaling_seconds=1,
     model_inputs=200,
     workers=1,
-    lead=2.0,
+    lead=0.5,
+    repeats=1,
+    broker_counts=False,
 )

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import multiprocessing
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, ContextManager
 
 import aiohttp
 
 from bench.clients import Login, ReaderJob, decode_histogram, headers, login_many, run_readers, text_for
 from bench.config import BenchConfig
-from bench.openloop import aschedule
-from bench.procs import broker_counts, cpu_seconds, rss_bytes
-from bench.wire import Endpoint, PostConnection
+from bench.pool import readers
+from bench.procs import broker_counts, cpu_seconds, rss_bytes, self_cpu_seconds
+from bench.sender import post_open_loop
+from bench.wire import Endpoint
 from runner.stack import Stack
 
-__all__ = ["round_trip", "fanout_section", "idle_section", "scaling_section"]
+__all__ = ["round_trip", "fanout_section", "fanout_summary", "idle_section", "scaling_section"]
 
 #: idle connections sharing one session (the gateway allows 8 held polls per session)
 PER_SESSION = 7
@@ -34,66 +32,17 @@ def _origin(stack: Stack) -> str:
 
 
 async def _send_all(base: str, token: str, origin: str, tag: str, rate: float, seconds: float, start: float) -> dict[str, Any]:
-    """Open loop: one POST /api/send per intended time on a free keep-alive connection (a new one when all
-    are busy), never waiting for the previous reply."""
-    failures: list[str] = []
-    refused: set[int] = set()
-    endpoint = Endpoint(base, token, origin)
-    free: list[PostConnection] = []
-    posted: dict[PostConnection, int] = {}
-    settled = asyncio.Event()
+    """Open loop: one POST /api/send per intended time, never waiting for the previous reply."""
 
-    def on_reply(conn: PostConnection, status: int, body: bytes, now: float) -> None:
-        i = posted.pop(conn)
-        if status != 202:
-            refused.add(i)
-            failures.append(f"{status} {body[:200].decode(errors='replace')}")
-        free.append(conn)
-        if not posted:
-            settled.set()
+    def body(i: int, intended: float) -> bytes:
+        return json.dumps({"trait": "entry_field", "value": text_for(tag, i, intended)}).encode()
 
-    async def connection() -> PostConnection:
-        conn = PostConnection(lambda status, body, now: on_reply(conn, status, body, now))
-        await endpoint.connect(lambda: conn)
-        conn.closed.add_done_callback(lambda _: lost(conn))
-        return conn
-
-    def lost(conn: PostConnection) -> None:
-        if conn in free:
-            free.remove(conn)
-        if conn in posted:
-            i = posted.pop(conn)
-            refused.add(i)
-            failures.append("connection closed before the reply")
-            if not posted:
-                settled.set()
-
-    free += [await connection() for _ in range(4)]
-    async for i, intended in aschedule(rate, seconds, start=start):
-        body = json.dumps({"trait": "entry_field", "value": text_for(tag, i, intended)}).encode()
-        try:
-            conn = free.pop() if free else await connection()
-        except OSError as exc:
-            refused.add(i)
-            failures.append(f"{type(exc).__name__}: {exc}")
-            continue
-        settled.clear()
-        posted[conn] = i
-        conn.post(endpoint.request("POST", "/api/send", body=body))
-    elapsed = time.monotonic() - start
-    if posted:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(settled.wait(), 30)
-    for conn in list(free) + list(posted):
-        conn.close()
-    total = int(rate * seconds)
-    return {"sent": total, "achieved_rate": round(total / (elapsed + 1 / rate), 2), "send_failures": failures,
-            "refused": refused}
+    return await post_open_loop(Endpoint(base, token, origin), "/api/send", body, (202,), rate, seconds, start)
 
 
-def _spawn_readers(jobs: list[ReaderJob]) -> tuple[ProcessPoolExecutor, list[Any]]:
-    pool = ProcessPoolExecutor(len(jobs), mp_context=multiprocessing.get_context("spawn"))
-    return pool, [pool.submit(run_readers, job) for job in jobs]
+def _spawn_readers(jobs: list[ReaderJob]) -> list[Any]:
+    pool = readers(len(jobs))
+    return [pool.submit(run_readers, job) for job in jobs]
 
 
 def _split(logins: list[Login], parts: int) -> list[list[Login]]:
@@ -112,17 +61,20 @@ def round_trip(stack: Stack, config: BenchConfig) -> dict[str, Any]:
     bases = stack.gateway_urls
     logins = asyncio.run(login_many(bases, 2, origin))
     total_s = config.warmup + config.rt_seconds
+    readers(len(logins))  # started before the clock: the lead is for connecting only
     start = time.monotonic() + config.lead
     expected = int(config.rt_rate * total_s)
     jobs = [
         ReaderJob([login], "poll", tag, expected, start + config.warmup, start + total_s + 30, origin)
         for login in logins
     ]
-    pool, futures = _spawn_readers(jobs)
-    with pool:
-        sent = asyncio.run(_send_all(bases[0], logins[0].token, origin, tag, config.rt_rate, total_s, start))
-        results = [f.result() for f in futures]
-    out: dict[str, Any] = {"intended_rate": config.rt_rate, **sent}
+    futures = _spawn_readers(jobs)
+    cpu0 = self_cpu_seconds()
+    sent = asyncio.run(_send_all(bases[0], logins[0].token, origin, tag, config.rt_rate, total_s, start))
+    sender_cpu = self_cpu_seconds() - cpu0
+    results = [f.result() for f in futures]
+    out: dict[str, Any] = {"intended_rate": config.rt_rate, **sent,
+                           "load_generator_cpu_s": round(sum(r["cpu_s"] for r in results) + sender_cpu, 3)}
     for who, r in zip(("sender", "other"), results):
         out["latency_" + who] = decode_histogram([r], start + config.warmup).summary()
     out["lost"] = _lost(results, sent["refused"])
@@ -135,6 +87,7 @@ def _fanout(stack: Stack, config: BenchConfig, transport: str, logins: list[Logi
             pids: list[int], seconds: float, count_broker: bool = False) -> dict[str, Any]:
     origin, tag = _origin(stack), uuid.uuid4().hex[:8]
     total_s = config.warmup + seconds
+    readers(len(_split(logins, config.workers)))  # started before the clock: the lead is for connecting only
     start = time.monotonic() + config.lead + len(logins) / 500
     expected = int(config.fanout_rate * total_s)
     deadline = start + total_s + 10
@@ -148,11 +101,12 @@ def _fanout(stack: Stack, config: BenchConfig, transport: str, logins: list[Logi
                               lambda: counts.update(broker_counts(stack.stomp_port, str(stack.run_dir / "rabbitmq" / "enabled_plugins"))))
     if count_broker:
         counter.start()
-    pool, futures = _spawn_readers(jobs)
-    with pool:
-        sender = next(login for login in logins if login.base == bases[0])
-        sent = asyncio.run(_send_all(bases[0], sender.token, origin, tag, config.fanout_rate, total_s, start))
-        results = [f.result() for f in futures]
+    futures = _spawn_readers(jobs)
+    sender = next(login for login in logins if login.base == bases[0])
+    sender_cpu0 = self_cpu_seconds()
+    sent = asyncio.run(_send_all(bases[0], sender.token, origin, tag, config.fanout_rate, total_s, start))
+    sender_cpu = self_cpu_seconds() - sender_cpu0
+    results = [f.result() for f in futures]
     if count_broker:
         counter.join()
     cpu = sum(cpu_seconds(p) for p in pids) - sum(cpu0)
@@ -169,7 +123,7 @@ def _fanout(stack: Stack, config: BenchConfig, transport: str, logins: list[Logi
         "lost": _lost(results, sent["refused"]),
         **{k.replace("_ms", " ms"): v for k, v in latency.summary().items() if k != "count"},
         "gateway cpu s / 1000 deliveries": round(cpu / max(received, 1) * 1000, 3),
-        "load generator cpu s": round(sum(r["cpu_s"] for r in results), 1),
+        "load generator cpu s": round(sum(r["cpu_s"] for r in results) + sender_cpu, 2),
         "resets": sum(r["resets"] for r in results),
         "client errors": sum(r["errors"] for r in results),
         "sends refused": len(sent["send_failures"]),
@@ -194,26 +148,35 @@ def fanout_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str
         logins = asyncio.run(login_many(bases, config.fanout_clients, _origin(stack)))
         for transport in config.transports:
             row = _fanout(stack, config, transport, logins, bases, pids, config.fanout_seconds,
-                          count_broker=transport == "poll")
+                          count_broker=transport == "poll" and config.broker_counts)
             rows.append(row)
             if "broker queues / connections" in row:
                 broker.append({"browsers": len(logins), "replicas": 2,
                                "queues / connections": row["broker queues / connections"]})
-    summary = [
-        f"fan-out {r['transport']}: {r['clients']} clients, {r['deliveries/s achieved']} of "
-        f"{r['deliveries/s intended']} deliveries/s, p99 {r.get('p99 ms')} ms, {r['lost']} lost, "
-        f"{r['gateway cpu s / 1000 deliveries']} gateway CPU s per 1000 deliveries"
-        for r in rows
-    ]
-    summary.append("broker queues / connections: " + "; ".join(f"{b['browsers']} browsers: {b['queues / connections']}" for b in broker))
+    rows += [{"transport": "broker", **b} for b in broker]
     return {
         "description": f"{config.fanout_clients} clients spread over 2 replicas (direct), one chat message every "
         f"{1000 / config.fanout_rate:g} ms for {config.fanout_seconds:g} s after {config.warmup:g} s of warm-up; "
         f"readers in {config.workers} load-generator processes. Broker counts are taken with the readers "
         "connected, 1.5 s before the first send (inside the warm-up).",
-        "rows": rows + [{"transport": "broker", **b} for b in broker],
-        "summary": summary,
+        "rows": rows,
+        "summary": fanout_summary(rows),
     }
+
+
+def fanout_summary(rows: list[dict[str, Any]]) -> list[str]:
+    fanout = [r for r in rows if r.get("transport") != "broker"]
+    broker = [r for r in rows if r.get("transport") == "broker"]
+    summary = [
+        f"fan-out {r['transport']}: {r['clients']} clients, {r['deliveries/s achieved']} of "
+        f"{r['deliveries/s intended']} deliveries/s, p99 {r.get('p99 ms')} ms, {r['lost']} lost, "
+        f"{r['gateway cpu s / 1000 deliveries']} gateway CPU s per 1000 deliveries"
+        for r in fanout
+    ]
+    if broker:
+        summary.append("broker queues / connections: " + "; ".join(
+            f"{b['browsers']} browsers: {b['queues / connections']}" for b in broker))
+    return summary
 
 
 # -- 3. idle capacity --------------------------------------------------------------------
@@ -286,7 +249,7 @@ def idle_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, 
         # the gateway holds at most 8 polls per session (MAX_HELD_PER_SESSION): 7 connections share one
         logins = asyncio.run(login_many([base], -(-config.idle_steps[-1] // PER_SESSION), _origin(stack)))
         pid = stack.pid("gateway-1")
-        rows = asyncio.run(_hold(base, logins, _origin(stack), config.idle_steps, pid, config.lead))
+        rows = asyncio.run(_hold(base, logins, _origin(stack), config.idle_steps, pid, max(config.lead, 2.0)))
     last = rows[-1]
     return {
         "description": f"Idle long-polls (`timeout=25`) held on one replica, opened from 127.0.0.2-5, {PER_SESSION} "
@@ -296,7 +259,7 @@ def idle_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, 
         "Memory per client = (RSS now - RSS before) / clients.",
         "rows": rows,
         "summary": [f"idle: {last['clients']} long-polls held on one replica, {last.get('KiB per client')} KiB per "
-                    f"client (target <= 25), {last.get('client errors so far')} client errors"],
+                    f"client (target <= 8), {last.get('client errors so far')} client errors"],
     }
 
 

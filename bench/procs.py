@@ -9,7 +9,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
-__all__ = ["cpu_seconds", "rss_bytes", "machine", "broker_counts", "self_cpu_seconds"]
+__all__ = ["cpu_seconds", "rss_bytes", "machine", "broker_counts", "self_cpu_seconds", "dpkg_version"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -44,14 +44,16 @@ def machine() -> dict[str, Any]:
     with open("/proc/meminfo") as f:
         mem_kib = int(f.readline().split()[1])
     versions = {"python": platform.python_version()}
-    for dist in ("stomp.py", "fastapi", "uvicorn", "aiohttp", "hdrhistogram", "traits"):
+    for dist in ("stomp.py", "fastapi", "uvicorn", "aiohttp", "hdrhistogram", "traits", "python-socketio",
+                 "python-engineio", "aio-pika"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
-    versions["rabbitmq"] = _dpkg_version("rabbitmq-server")
-    versions["erlang"] = _dpkg_version("erlang-base")
-    versions["nginx"] = _dpkg_version("nginx") or _dpkg_version("nginx-light") or _dpkg_version("nginx-core")
+    versions["rabbitmq"] = dpkg_version("rabbitmq-server")
+    versions["erlang"] = dpkg_version("erlang-base")
+    versions["nginx"] = dpkg_version("nginx") or dpkg_version("nginx-light") or dpkg_version("nginx-core")
+    versions["nchan"] = dpkg_version("libnginx-mod-nchan")
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     return {
@@ -77,7 +79,7 @@ def _os_name() -> str:
     return platform.system()
 
 
-def _dpkg_version(package: str) -> str:
+def dpkg_version(package: str) -> str:
     out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
     return out.stdout.strip() if out.returncode == 0 else ""
 

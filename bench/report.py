@@ -11,10 +11,10 @@ __all__ = ["write"]
 TARGETS = """\
 | target | value |
 |---|---|
-| round trip gateway/baseline | p50 <= 2.0x, p99 <= 3.0x |
-| fan-out 1,000 long-poll clients, 20,000 deliveries/s | p99 <= 100 ms, 0 lost |
-| fan-out SSE / WebSocket | p99 <= 50 ms, 0 lost |
-| idle | 10,000 long-poll clients on one replica at <= 25 KiB per client |
+| round trip | p50 <= 2.0x and p99 <= 2.5x the plain stomp.py floor; >= 1.5x faster than python-socketio at p50 and p99 |
+| fan-out long-poll, 1,000 clients, 20,000 deliveries/s | p99 <= 50 ms, 0 lost, gateway CPU per delivery <= 2x Nchan's long-poll |
+| fan-out SSE and WebSocket, same size | p99 <= 25 ms, CPU per delivery <= Nchan's long-poll |
+| idle | 10,000 long-poll clients on one replica at <= 8 KiB per client |
 | broker | queues and connections grow with replicas, not browsers |
 """
 
@@ -44,7 +44,7 @@ def write(path: Path, results: dict[str, Any], notes: str = "", *, findings: boo
         f"- load average at start: {m['loadavg_at_start']}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v),
         "",
-        "## Targets (issue 5)",
+        "## Targets (medians of the runs, same run as the peers)",
         "",
         TARGETS,
         "## Summary",
@@ -56,7 +56,11 @@ def write(path: Path, results: dict[str, Any], notes: str = "", *, findings: boo
         lines += [f"### {name}", ""]
         if section.get("description"):
             lines += [section["description"], ""]
-        lines += _table(section.get("rows", []))
+        runs = section.get("runs", [])
+        if runs:
+            lines += [f"{len(runs)} run(s); medians, with (min–max) when there are several. Load average before "
+                      "each run: " + "; ".join(r.get("loadavg_before", "?") for r in runs) + ".", ""]
+        lines += _table(section.get("rows", []), section.get("spread") if len(runs) > 1 else None)
         lines += [""]
     if findings and FINDINGS.exists():
         lines += [FINDINGS.read_text().strip(), ""]
@@ -70,6 +74,13 @@ def write(path: Path, results: dict[str, Any], notes: str = "", *, findings: boo
         "- CPU seconds come from `/proc/<pid>/stat` (utime + stime) of the gateway processes and of the load",
         "  generator itself; memory from `VmRSS` in `/proc/<pid>/status`.",
         "- Broker counts: `rabbitmqctl -n traitsweb-<stomp port>@localhost list_queues / list_connections`.",
+        "- Peers, each alone on the machine (the previous system stopped): the plain stomp.py floor through the",
+        "  stack's RabbitMQ node with nothing else running; Nchan in its own nginx (2 workers); python-socketio",
+        "  (2 uvicorn replicas) with its own RabbitMQ node. The same open-loop sender, the same message text",
+        "  (`bench <tag> <i> <intended time>`), the same readers' processes and latency definition; server CPU",
+        "  from `/proc` of the peer's server processes over the same window as the gateways'.",
+        "- Headline sections run several times (3 in `make bench`): a table shows the median of each figure (the",
+        "  worst run for lost, errors and refused sends) with (min–max); the JSON keeps every run.",
         "",
         "## Raw numbers",
         "",
@@ -83,15 +94,23 @@ def write(path: Path, results: dict[str, Any], notes: str = "", *, findings: boo
     path.write_text("\n".join(lines))
 
 
-def _table(rows: list[dict[str, Any]]) -> list[str]:
+def _table(rows: list[dict[str, Any]], spread: list[dict[str, list[float]]] | None = None) -> list[str]:
     if not rows:
         return ["(no rows)"]
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
     out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for row in rows:
-        out.append("| " + " | ".join(_cell(row.get(k, "")) for k in keys) + " |")
+    for n, row in enumerate(rows):
+        ranges = spread[n] if spread and n < len(spread) else {}
+        cells = []
+        for k in keys:
+            cell = _cell(row.get(k, ""))
+            low, high = ranges.get(k, (None, None))
+            if low is not None and low != high:
+                cell += f" ({_cell(low)}–{_cell(high)})"
+            cells.append(cell)
+        out.append("| " + " | ".join(cells) + " |")
     return out
 
 

@@ -5,8 +5,8 @@ it must cost far less per delivery than the gateway does. aiohttp costs ~40 us
 of CPU per delivered message (a coroutine, a response object and its parsing
 per request); these protocols parse replies in ``data_received`` and call back
 with the decoded JSON, with no task or timer per message. They speak just
-what the gateway speaks: keep-alive with ``Content-Length`` replies, chunked
-``text/event-stream``, and unmasked server WebSocket frames (RFC 6455).
+what the gateway and the peers speak: keep-alive with ``Content-Length`` or chunked replies,
+chunked or raw ``text/event-stream``, and unmasked server WebSocket frames (RFC 6455).
 """
 
 from __future__ import annotations
@@ -80,6 +80,25 @@ def _head(buffer: bytearray) -> tuple[int, dict[bytes, bytes], int] | None:
     return int(parts[1]), headers, end + 4
 
 
+def _dechunk_body(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
+    """A whole chunked body starting at ``buffer[start]``: its bytes and where it ends, or None if incomplete."""
+    parts = []
+    at = start
+    while True:
+        end = buffer.find(b"\r\n", at)
+        if end < 0:
+            return None
+        size = int(bytes(buffer[at:end]).split(b";")[0], 16)
+        if size == 0:
+            if len(buffer) < end + 4:
+                return None
+            return b"".join(parts), end + 4  # no trailers: the last chunk's CRLF, then the empty line
+        if len(buffer) < end + 2 + size + 2:
+            return None
+        parts.append(bytes(buffer[end + 2:end + 2 + size]))
+        at = end + 2 + size + 2
+
+
 class _Connection(asyncio.Protocol):
     """A connection whose end the owner awaits (``closed``); ``failed`` says whether it ended in error."""
 
@@ -111,6 +130,8 @@ class PollConnection(_Connection):
         self._on_reply = on_reply
         self._head: tuple[int, dict[bytes, bytes], int] | None = None
         self.in_flight = False
+        #: the last reply's headers (lower-case names), set before ``on_reply`` is called
+        self.reply_headers: dict[bytes, bytes] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -133,15 +154,20 @@ class PollConnection(_Connection):
                 self._head = _head(buffer)
                 if self._head is None:
                     return
-                if self._head[1].get(b"transfer-encoding", b"").lower() == b"chunked":
-                    raise WireError("a chunked long-poll reply: this client expects Content-Length")
             status, headers, start = self._head
-            length = int(headers.get(b"content-length", b"0"))
-            if len(buffer) < start + length:
-                return
-            body = bytes(buffer[start:start + length])
-            del buffer[:start + length]
+            if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+                whole = _dechunk_body(buffer, start)
+                if whole is None:
+                    return
+                body, end = whole
+            else:
+                length = int(headers.get(b"content-length", b"0"))
+                if len(buffer) < start + length:
+                    return
+                body, end = bytes(buffer[start:start + length]), start + length
+            del buffer[:end]
             self._head = None
+            self.reply_headers = headers
             self.in_flight = False
             keep = headers.get(b"connection", b"").lower() != b"close"
             self._on_reply(status, body, time.monotonic())
@@ -214,14 +240,19 @@ class SseConnection(_Stream):
     def __init__(self, request: bytes, on_payload: OnPayload, on_status: Callable[[int], None]) -> None:
         super().__init__(request, on_payload, on_status)
         self._chunk_left = -1
+        self._chunked = True
         self._events = bytearray()
 
     def _check(self, headers: dict[bytes, bytes]) -> None:
-        if headers.get(b"transfer-encoding", b"").lower() != b"chunked":
-            raise WireError("an event stream that is not chunked")
+        # chunked (uvicorn) or the raw bytes until the connection closes (nginx's Nchan)
+        self._chunked = headers.get(b"transfer-encoding", b"").lower() == b"chunked"
 
     def _received(self) -> None:
-        self._dechunk()
+        if self._chunked:
+            self._dechunk()
+        else:
+            self._events += self.buffer
+            self.buffer.clear()
         self._dispatch()
 
     def _dechunk(self) -> None:
@@ -272,12 +303,14 @@ class WsConnection(_Stream):
     expect = 101
 
     def __init__(self, endpoint: Endpoint, path: str, query: dict[str, str], on_payload: OnPayload,
-                 on_status: Callable[[int], None]) -> None:
+                 on_status: Callable[[int], None], decode: Callable[[bytes], Any] = json.loads) -> None:
+        self._decode = decode
         self._key = base64.b64encode(os.urandom(16))
         extra = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
                  "Sec-WebSocket-Key": self._key.decode()}
         super().__init__(endpoint.request("GET", path, query, extra=extra), on_payload, on_status)
         self._fragments: list[bytes] = []
+        self._close_sent = False
 
     def _check(self, headers: dict[bytes, bytes]) -> None:
         if headers.get(b"sec-websocket-accept") != base64.b64encode(hashlib.sha1(self._key + _WS_GUID).digest()):
@@ -311,22 +344,41 @@ class WsConnection(_Stream):
                 self._fragments.append(payload)
                 if fin:
                     message, self._fragments = b"".join(self._fragments), []
-                    self._on_payload(json.loads(message), now)
-            elif opcode == 0x8:  # close: answer it, then the server closes the TCP connection
-                self._send(0x8, payload[:2])
+                    self._on_payload(self._decode(message), now)
+            elif opcode == 0x8:  # close: answer it (unless it answers ours), then the server closes TCP
+                if not self._close_sent:
+                    self._send(0x8, payload[:2])
+                self._close_sent = True
                 self.close()
                 return
             elif opcode == 0x9:
                 self._send(0xA, payload)
 
+    def send_close(self) -> None:
+        """Start the closing handshake and leave the TCP connection to the server: a client that closed it
+        at once would answer the server's next write with a reset, and the reset discards what the server
+        had not read yet (the last messages sent)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self._send(0x8, struct.pack("!H", 1000))
+            self._close_sent = True
+
+    def send_text(self, text: str) -> None:
+        """One masked text message (the Engine.IO clients send their packets so)."""
+        self._send(0x1, text.encode())
+
     def _send(self, opcode: int, payload: bytes) -> None:
-        """A masked client frame (only control frames: this client never sends data)."""
-        assert self.transport is not None and len(payload) < 126
+        """A masked client frame."""
+        assert self.transport is not None
         mask = os.urandom(4)
-        masked = bytes(b ^ mask[k % 4] for k, b in enumerate(payload))
-        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+        masked = (int.from_bytes(payload, "big") ^ int.from_bytes((mask * (len(payload) // 4 + 1))[:len(payload)], "big")
+                  ).to_bytes(len(payload), "big")
+        n = len(payload)
+        size = bytes([0x80 | n]) if n < 126 else (bytes([0x80 | 126]) + struct.pack("!H", n) if n < 65536
+                                                 else bytes([0x80 | 127]) + struct.pack("!Q", n))
+        self.transport.write(bytes([0x80 | opcode]) + size + mask + masked)
 
     def close(self, *, failed: bool = False) -> None:
-        if self._started and self.transport is not None and not self.transport.is_closing():
+        if self._started and not self._close_sent and self.transport is not None and not self.transport.is_closing():
             self._send(0x8, struct.pack("!H", 1000))
+            self._close_sent = True
         super().close(failed=failed)

@@ -1,13 +1,15 @@
 #!/bin/sh
 # Install the Debian packages traitsweb needs, once: `scripts/system-deps.sh [GROUP...]`.
 # Groups: base (RabbitMQ, nginx), browser (Chromium), desktop (Qt's X libraries, Xvfb),
-# containers (podman, runc, debootstrap, the CNI dnsname plugin that resolves container names). Needs root (or sudo) when something is missing.
+# containers (podman, runc, debootstrap, the CNI dnsname plugin that resolves container names),
+# bench (Nchan, the nginx module `make bench` compares traitsweb with). Needs root (or sudo) when something is missing.
 set -eu
 packages() {
     case $1 in
         base) echo rabbitmq-server nginx-light procps ;;
         browser) echo chromium fonts-dejavu-core ;;
         desktop) echo xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-cursor0 libgl1 libegl1 libfontconfig1 libdbus-1-3 x11-apps imagemagick ;;
+        bench) echo libnginx-mod-nchan ;;
         containers) echo podman runc debootstrap uidmap slirp4netns golang-github-containernetworking-plugin-dnsname ;;
         *) echo "system-deps.sh: unknown group $1" >&2; exit 2 ;;
     esac

@@ -1,4 +1,4 @@
-"""`make bench-smoke`: the benchmark harness runs end to end on a tiny configuration.
+"""`make bench-smoke`: the benchmark harness runs end to end on a tiny configuration, traitsweb and every peer.
 
 Checks the report's shape and that nothing was lost; never timings (speed belongs to `make bench`).
 """
@@ -18,6 +18,14 @@ from runner.stack import ROOT
 pytestmark = pytest.mark.stack
 
 REPORT = ROOT / ".run" / "bench-smoke" / "benchmarks.md"
+#: the sections run several times in `make bench` (once in the smoke run), each with its runs' load averages
+HEADLINE = ("broker floor", "round trip", "fan-out", "Nchan", "python-socketio")
+#: (section, measure, transport) every peer reports, as the comparison pairs them with traitsweb
+PEER_ROWS = [
+    ("Nchan", "round trip", "poll"), ("Nchan", "fan-out", "poll"), ("Nchan", "fan-out", "sse"),
+    ("python-socketio", "round trip", "poll"), ("python-socketio", "fan-out", "poll"),
+    ("python-socketio", "fan-out", "ws"),
+]
 
 
 def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -41,14 +49,47 @@ def results() -> dict[str, Any]:
 
 def test_report_is_well_formed(results: dict[str, Any]) -> None:
     text = REPORT.read_text()
-    for heading in ("# traitsweb benchmarks", "## Machine", "## Summary", "## Results", "## Raw numbers"):
+    for heading in ("# traitsweb benchmarks", "## Machine", "## Summary", "## Results", "## Raw numbers",
+                    "### traitsweb beside the peers"):
         assert heading in text
     assert results["machine"]["nproc"] >= 1 and results["machine"]["cpu"]
-    assert {"model throughput", "round trip"} <= set(results["sections"])
+    assert {"model throughput", *HEADLINE, "traitsweb beside the peers"} <= set(results["sections"])
     for name, section in results["sections"].items():
         assert section["rows"], f"section {name} has no rows"
         assert not section["description"].startswith("FAILED"), section["description"]
-    assert not [e for e in results["errors"] if "skipped" not in e]
+    assert not results["errors"]
+
+
+def test_headline_sections_keep_each_run_and_its_load_average(results: dict[str, Any]) -> None:
+    for name in HEADLINE:
+        section = results["sections"][name]
+        assert section["repeats"] == len(section["runs"]) >= 1
+        for run in section["runs"]:
+            assert len(run["loadavg_before"].split()) == 3
+            assert len(run["rows"]) == len(section["rows"])
+        assert all(isinstance(row.get("load generator cpu s"), (int, float)) for row in section["rows"]
+                   if row.get("transport") != "broker"), name
+
+
+def test_every_peer_was_measured_and_compared(results: dict[str, Any]) -> None:
+    sections = results["sections"]
+    for name, measure, transport in PEER_ROWS:
+        row = next((r for r in sections[name]["rows"] if r["measure"] == measure and r["transport"] == transport), None)
+        assert row is not None, (name, measure, transport)
+        assert row["p50 ms"] > 0 and row["server cpu s / 1000 deliveries"] >= 0
+        assert row["client errors"] == 0 and row["sends refused"] == 0, row
+    floor = sections["broker floor"]["rows"][0]
+    assert floor["recorded"] > 0 and floor["lost"] == 0
+    compared = {(r["measure"], r["traitsweb transport"], r["peer"]) for r in sections["traitsweb beside the peers"]["rows"]}
+    assert compared == {
+        ("round trip", "long-poll", "plain stomp.py floor"), ("round trip", "long-poll", "Nchan long-poll"),
+        ("round trip", "long-poll", "python-socketio polling"), ("fan-out", "poll", "Nchan long-poll"),
+        ("fan-out", "poll", "python-socketio polling"), ("fan-out", "sse", "Nchan EventSource"),
+        ("fan-out", "ws", "python-socketio WebSocket"),
+    }
+    for row in sections["traitsweb beside the peers"]["rows"]:
+        if row["figure"] in ("p50 ms", "p99 ms"):
+            assert row["traitsweb / peer"] == pytest.approx(row["traitsweb"] / row["peer's"], abs=0.01), row
 
 
 def test_every_latency_was_recorded(results: dict[str, Any]) -> None:
@@ -57,9 +98,12 @@ def test_every_latency_was_recorded(results: dict[str, Any]) -> None:
     for latency in latencies:
         assert latency["count"] > 0
         assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    for name in ("Nchan", "python-socketio"):  # the peers' rows carry their percentiles flat
+        for row in results["sections"][name]["rows"]:
+            assert 0 < row["p50 ms"] <= row["p99 ms"] <= row["max ms"], (name, row)
 
 
 def test_no_message_was_lost(results: dict[str, Any]) -> None:
-    lost = [(k, v) for k, v in _walk(results["sections"]) if k.endswith(".lost")]
-    assert lost
+    lost = [(k, v) for k, v in _walk(results["sections"]) if k.endswith(".lost") and ".spread" not in k]
+    assert {name for name in HEADLINE if any(k.startswith(f".{name}.") for k, _ in lost)} == set(HEADLINE)
     assert all(v == 0 for _, v in lost), lost
