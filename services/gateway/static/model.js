@@ -72,11 +72,10 @@ function chartView(field, card) {
   svg.setAttribute("preserveAspectRatio", "none"); svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", field.title + " over time");
   const line = document.createElementNS(SVG, "polyline");
-  const low = document.createElementNS(SVG, "text"); low.setAttribute("class", "axis"); low.setAttribute("x", 2); low.setAttribute("y", 118);
-  const high = document.createElementNS(SVG, "text"); high.setAttribute("class", "axis"); high.setAttribute("x", 2); high.setAttribute("y", 10);
-  svg.append(line, low, high);
+  svg.append(line);
+  const low = el("span"), high = el("span");
   const note = el("p", { class: "note" });
-  card.append(latest, svg, note);
+  card.append(latest, svg, el("div", { class: "range" }, low, high), note);
   return {
     render: () => {
       const items = client.state[field.name] || [];
@@ -86,8 +85,8 @@ function chartView(field, card) {
       const span = max - min || 1;
       const step = shown.length > 1 ? 400 / (shown.length - 1) : 0;
       line.setAttribute("points", shown.map((v, i) => `${(i * step).toFixed(1)},${(115 - ((v - min) / span) * 105).toFixed(1)}`).join(" "));
-      low.textContent = shown.length ? format(min) : "";
-      high.textContent = shown.length ? format(max) : "";
+      low.textContent = shown.length ? "min " + format(min) : "";
+      high.textContent = shown.length ? "max " + format(max) : "";
       latest.textContent = items.length ? format(items[items.length - 1]) : "–";
       svg.dataset.points = String(shown.length);
       note.textContent = `${items.length} values` + (items.length > POINTS ? `, the last ${POINTS} drawn` : "");
