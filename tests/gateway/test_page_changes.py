@@ -7,7 +7,6 @@ No stack: the module is loaded into a blank headless Chromium page and its ``app
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,10 @@ from typing import Any
 import pytest
 
 from runner.stack import ROOT
+from tests.gateway.test_browser import browser  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 CLIENT_JS = ROOT / "services" / "gateway" / "static" / "traitsweb.js"
 CHANGES = json.loads((Path(__file__).parents[1] / "unit" / "changes.json").read_text())
 APPLY = """(cases) => cases.map((c) => {
@@ -31,19 +28,13 @@ APPLY = """(cases) => cases.map((c) => {
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
-        page.set_content("<!doctype html><title>changes</title>")
-        page.add_script_tag(content=CLIENT_JS.read_text() + "\nwindow.applyChange = applyChange;", type="module")
-        page.wait_for_function("() => typeof window.applyChange === 'function'")
-        yield page
-        browser.close()
+def page(browser: Any) -> Iterator[Any]:  # noqa: F811 - the shared fixture
+    page = browser.new_page()
+    page.set_content("<!doctype html><title>changes</title>")
+    page.add_script_tag(content=CLIENT_JS.read_text() + "\nwindow.applyChange = applyChange;", type="module")
+    page.wait_for_function("() => typeof window.applyChange === 'function'")
+    yield page
+    page.close()
 
 
 @pytest.mark.parametrize("case", CHANGES, ids=[c["why"] for c in CHANGES])
