@@ -32,7 +32,7 @@ from traits.api import Dict, HasStrictTraits, Instance, Int, List, Set, Str, obs
 
 from .model import DesktopModel
 
-__all__ = ["Field", "GenericData", "fields_of", "format_value"]
+__all__ = ["Field", "GenericData", "fields_of", "format_value", "view_kind"]
 
 #: rows a table shows (a list's newest ones)
 TABLE_ROWS = 50
@@ -69,6 +69,13 @@ def fields_of(schema: dict[str, Any]) -> list[Field]:
                    key=lambda n: (properties[n].get("x-order", math.inf), n))
     return [Field(name=n, kind=_kind(properties[n]), title=str(properties[n].get("title") or n.replace("_", " ")),
                   schema=properties[n], writable=not properties[n].get("readOnly", False)) for n in names]
+
+
+def view_kind(model: DesktopModel) -> tuple[Any, ...]:
+    """Which view a model's snapshot asks for: the chat's dashboard (``page == "chat"``), or one of its fields."""
+    if model.page == "chat":
+        return ("chat",)
+    return ("generic", tuple((f.name, f.kind) for f in fields_of(model.schema)))
 
 
 def format_value(value: Any) -> str:
