@@ -66,14 +66,14 @@ class _RowsAdapter(TabularAdapter):
     columns = [("Key", 0), ("Value", 1)]
 
     def get_width(self, object: Any, trait: str, column: int) -> float:
-        return (110.0, 260.0)[column]
+        return (80.0, 150.0)[column]
 
 
 class _ItemsAdapter(TabularAdapter):
     columns = [("#", 0), ("Item", 1)]
 
     def get_width(self, object: Any, trait: str, column: int) -> float:
-        return (50.0, 320.0)[column]
+        return (50.0, 190.0)[column]
 
 
 class StateView(HasTraits):
@@ -245,19 +245,21 @@ class GenericWindow(HasStrictTraits):
     # -- the generated view -----------------------------------------------------------
     def default_traits_view(self) -> View:
         data = self.data
-        state_items: list[Any] = [
+        scalars: list[Any] = [
             Item(f"state.{f.name}", id=f"state-{f.name}", label=f.title, style="readonly",
                  tooltip=f.schema.get("description", ""))
             for f in data.by_kind("scalar")
         ]
+        tables: list[Any] = []
         for f in data.by_kind("table"):
             is_dict = f.schema.get("type") == "object"
-            state_items.append(Item(f"state.{f.name}", id=f"state-{f.name}", label=f.title, show_label=True, height=-160,
-                                    editor=TabularEditor(adapter=_RowsAdapter() if is_dict else _ItemsAdapter(),
-                                                         editable=False)))
-        if not state_items:
-            state_items.append(Item("status", style="readonly", label="State"))
-        state_group = VGroup(*state_items, label="State", show_border=True)
+            tables.append(Item(f"state.{f.name}", id=f"state-{f.name}", label=f.title, height=-160, width=-240,
+                               editor=TabularEditor(adapter=_RowsAdapter() if is_dict else _ItemsAdapter(),
+                                                    editable=False, stretch_last_section=False)))
+        if not scalars and not tables:
+            scalars.append(Item("status", style="readonly", label="State"))
+        # the scalars keep their natural height; the tables take what is left
+        state_group = VGroup(VGroup(*scalars), VGroup(*tables, springy=True), label="State", show_border=True)
         control_items = [
             Item(f"controls.{f.name}", id=f"control-{f.name}", label=f.title, editor=self.controls.editors[f.name],
                  enabled_when="controls.joined", tooltip=f.schema.get("description", ""))
@@ -270,7 +272,7 @@ class GenericWindow(HasStrictTraits):
         else:
             controls_group = VGroup(label="Nothing here for clients to write", show_border=True)
         if self.plots.plots:
-            body = HGroup(UItem("component", editor=ComponentEditor(), width=760, height=560),
+            body = HGroup(UItem("component", editor=ComponentEditor(), width=720, height=560),
                           VGroup(state_group, controls_group))
         else:
             body = VGroup(state_group, controls_group)
