@@ -22,6 +22,7 @@ import math
 from typing import Any
 
 from enable.api import Component, ComponentEditor
+from pyface.api import GUI
 from pyface.timer.api import CallbackTimer
 from traits.api import Any as AnyTrait
 from traits.api import (
@@ -146,7 +147,9 @@ class Controls(HasTraits):
             self.link.last_error = ""
             self.problem = ""
             if field.kind == "write" and isinstance(event.new, str):
-                self.show(field.name, "")  # a write-only text was sent: clear it for the next one
+                # a write-only text was sent: clear it for the next one, once its editor is done with this
+                # change (an editor does not show a value set while it is setting one)
+                GUI.invoke_later(self.show, field.name, "")
         else:
             self.problem = self.link.last_error
 

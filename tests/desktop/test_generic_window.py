@@ -173,3 +173,37 @@ def test_headless_service_pngs_plot_the_instrument(instrument_stack: Stack) -> N
     # with the noise (the chat's plots, empty here, would only draw a few flat base lines)
     assert len(columns) > 0.8 * width and len(rows) > 100, (len(rows), len(columns))
     assert (rgb[: height // 4].sum(axis=2) < 200).sum() > 200  # the panel's text
+
+
+def test_taskboard_window_adds_by_text_and_shows_the_models_refusal(
+        make_stack: Callable[..., AbstractContextManager[Stack]], loop: EventLoopHelper) -> None:
+    env = {"model": {"TRAITSWEB_MODEL": "examples.taskboard:create"}}
+    with make_stack(gateways=0, proxy=False, env=env) as stack, \
+            desktop_link(stack, participant=True, name="desk-tasks") as link:
+        window = _window(link)
+        assert window.plots.plots == {}  # no numeric list: no plot, only state and controls
+        with UITester().create_ui(window) as ui:
+            window.start()
+            try:
+                loop.event_loop_until_condition(lambda: window.joined, timeout=30)
+                tester = UITester()
+                new_task = tester.find_by_id(ui, "control-new_task")
+                new_task.perform(KeySequence("water the plants #home"))
+                new_task.perform(KeyClick("Enter"))
+                loop.event_loop_until_condition(lambda: "t1" in link.model.values["tasks"], timeout=30)
+                assert link.model.values["tasks"]["t1"]["title"] == "water the plants"
+                loop.event_loop_until_condition(lambda: [k for k, _ in window.state.tasks] == ["t1"], timeout=30)
+                assert window.state.tags == [("0", "home")]
+                assert window.controls.new_task == "" and new_task.inspect(DisplayedText()) == ""
+
+                # an id that is not on the board passes the schema (a short string) and is refused by the model
+                complete = tester.find_by_id(ui, "control-complete")
+                complete.perform(KeySequence("t999"))
+                complete.perform(KeyClick("Enter"))
+                loop.event_loop_until_condition(lambda: "invalid_value" in window.controls.problem
+                                                and "refused: invalid_value" in window.status, timeout=30)
+                assert "the id of a task on the board" in window.controls.problem
+                assert '"done": false' in window.state.tasks[0][1]
+                assert link.model.values["tasks"]["t1"]["done"] is False
+            finally:
+                window.stop()
