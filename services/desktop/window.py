@@ -218,6 +218,8 @@ def run(link: Link, settings: DesktopSettings) -> None:
     try:
         while _wait_for_snapshot(link, stop):
             kind = view_kind(link.model)
+            log.info("opening %s", "the chat's dashboard" if kind[0] == "chat" else
+                     "the generated view of " + ", ".join(f"{name} ({what})" for name, what in kind[1]))
             if kind[0] == "chat":
                 window: Any = DesktopWindow(link, settings)
             else:

@@ -207,3 +207,24 @@ def test_taskboard_window_adds_by_text_and_shows_the_models_refusal(
                 assert link.model.values["tasks"]["t1"]["done"] is False
             finally:
                 window.stop()
+
+
+def test_the_desktop_service_opens_the_generated_window_for_the_instrument(
+        make_stack: Callable[..., AbstractContextManager[Stack]]) -> None:
+    """``python -m services.desktop`` itself (offscreen): it waits for the snapshot, chooses, joins, logs out."""
+    env = {"model": {"TRAITSWEB_MODEL": "examples.instrument:create"},
+           "desktop": {"ETS_TOOLKIT": "qt.celiagg", "QT_QPA_PLATFORM": "offscreen",
+                       "TRAITSWEB_DESKTOP_NAME": "desk-service"}}
+    with make_stack(gateways=0, proxy=False, desktop=True, desktop_window=True, env=env) as stack, \
+            Peer(stack.broker_url("gateway")) as peer:
+        log = stack.log("desktop")
+        assert "opening the generated view of mode (scalar), readings (numbers)" in log
+        assert "desktop ready: window showing" in log and "chat's dashboard" not in log
+        state = peer.snapshot()["state"]
+        sessions = [s for s, name in state["participants"].items() if name == "desk-service"]
+        if not sessions:  # the window logs in as it connects; its login may still be on its way
+            joined = peer.wait_for(lambda m: m.get("trait") == "participants"
+                                   and "desk-service" in m.get("set", {}).values())
+            sessions = [s for s, name in joined["set"].items() if name == "desk-service"]
+        stack.stop("desktop")  # SIGTERM: the window closes and the desktop user logs out
+        peer.wait_for(lambda m: m.get("trait") == "participants" and sessions[0] in m.get("removed", []))
