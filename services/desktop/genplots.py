@@ -111,12 +111,12 @@ class GenericPlots(HasStrictTraits):
             lines.append(f"{f.title}: {shown or '(empty)'}" + (" …" if len(rows) > 8 else ""))
         for name, (x, y) in ((n, data.series(n)) for n in self.plots):
             if len(y):
-                lines.append(f"{data_title(data, name)}: {len(y)} items, last {y[-1]:.6g}")
+                lines.append(f"{_title(data, name)}: {len(y)} items, last {y[-1]:.6g}")
         model = data.model
         if model is not None and model.ready:
             lines.append(f"seq {model.seq}")
         self.panel.lines = lines
 
 
-def data_title(data: GenericData, name: str) -> str:
+def _title(data: GenericData, name: str) -> str:
     return next((f.title for f in data.fields if f.name == name), name)

@@ -67,14 +67,14 @@ class _RowsAdapter(TabularAdapter):
     columns = [("Key", 0), ("Value", 1)]
 
     def get_width(self, object: Any, trait: str, column: int) -> float:
-        return (80.0, 150.0)[column]
+        return (80.0, 130.0)[column]
 
 
 class _ItemsAdapter(TabularAdapter):
     columns = [("#", 0), ("Item", 1)]
 
     def get_width(self, object: Any, trait: str, column: int) -> float:
-        return (50.0, 190.0)[column]
+        return (40.0, 170.0)[column]
 
 
 class StateView(HasTraits):
