@@ -74,10 +74,13 @@ bench: setup
 bench-smoke: setup
 	$(PY) -m bench --quick
 
-## A screenshot of the live desktop window under Xvfb (a small stack plus chat traffic):
-## docs/screenshot-desktop.png
+## Screenshots of the live desktop window under Xvfb (a small stack plus chat traffic):
+## docs/screenshot-desktop.png; and its generated window for the instrument: docs/screenshot-desktop-instrument.png
 screenshot: setup
 	PYTHONPATH=. xvfb-run -a -s "-screen 0 1280x800x24" $(PY) scripts/screenshot.py docs/screenshot-desktop.png
+	rm -rf .run/screenshot
+	PYTHONPATH=. xvfb-run -a -s "-screen 0 1280x800x24" $(PY) scripts/screenshot.py \
+		docs/screenshot-desktop-instrument.png --model examples.instrument:create --seconds 14
 	TRAITSWEB_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/gateway/test_browser.py -k two_pages
 
 clean:

@@ -5,6 +5,11 @@ it writes ``desktop-<UTC time>.png``, then replaces ``latest.png`` and
 ``latest.json`` (the epoch/seq the image shows) atomically, and deletes the
 oldest timestamped files beyond ``snapshot_keep``. Messages are applied on
 this thread as they arrive; drawing happens only at the interval.
+
+Like the window, it draws the chat's plots when the snapshot's ``page`` is
+``"chat"``, and for any other model its numeric lists as line plots under a
+panel of its other values (``genplots``); a later snapshot asking for the
+other kind switches.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from pathlib import Path
 
 from .config import DesktopSettings
 from .link import Link
+from .generic import GenericData, view_kind
+from .genplots import GenericPlots
+from .model import DesktopModel
 from .plotdata import ChatPlotData
 from .plots import ChatPlots, render_png
 
@@ -31,9 +39,10 @@ SIZE = (1000, 700)
 
 
 class SnapshotWriter:
-    """Renders a :class:`ChatPlots` into a folder of PNGs plus ``latest.png``/``latest.json``."""
+    """Renders a :class:`ChatPlots` (or :class:`GenericPlots`) into a folder of PNGs plus ``latest.png``/``latest.json``."""
 
-    def __init__(self, plots: ChatPlots, folder: Path, *, keep: int = 100, size: tuple[int, int] = SIZE) -> None:
+    def __init__(self, plots: ChatPlots | GenericPlots, folder: Path, *, keep: int = 100,
+                 size: tuple[int, int] = SIZE) -> None:
         self.plots = plots
         self.folder = folder
         self.keep = keep
@@ -63,10 +72,26 @@ class SnapshotWriter:
             old.unlink(missing_ok=True)
 
 
+class _Generic:
+    """A :class:`GenericData` and its plots with a text panel, refreshed together (like ``ChatPlotData.refresh``)."""
+
+    def __init__(self, model: DesktopModel) -> None:
+        self.data = GenericData(model=model)
+        self.data.refresh()
+        self.plots = GenericPlots(self.data, texts=True)
+
+    def refresh(self) -> bool:
+        changed = bool(self.data.refresh())
+        if changed:
+            self.plots.show_texts()
+        return changed
+
+
 def run(link: Link, settings: DesktopSettings, stop: threading.Event) -> None:
     """Apply messages as they come and write a snapshot every interval, until ``stop``."""
-    data = ChatPlotData(model=link.model, bucket_seconds=settings.bucket_seconds, buckets=settings.buckets)
-    writer = SnapshotWriter(ChatPlots(data), settings.snapshot_dir, keep=settings.snapshot_keep)
+    kind: tuple[object, ...] | None = None
+    data: ChatPlotData | _Generic | None = None
+    writer: SnapshotWriter | None = None
     next_shot = time.monotonic()
     ready_logged = False
     while not stop.is_set():
@@ -74,6 +99,18 @@ def run(link: Link, settings: DesktopSettings, stop: threading.Event) -> None:
         if time.monotonic() < next_shot or not link.model.ready:
             continue
         next_shot = time.monotonic() + settings.snapshot_interval
+        if view_kind(link.model) != kind:
+            kind = view_kind(link.model)
+            if kind[0] == "chat":
+                data = ChatPlotData(model=link.model, bucket_seconds=settings.bucket_seconds,
+                                    buckets=settings.buckets)
+                writer = SnapshotWriter(ChatPlots(data), settings.snapshot_dir, keep=settings.snapshot_keep)
+            else:
+                data = _Generic(link.model)
+                writer = SnapshotWriter(data.plots, settings.snapshot_dir, keep=settings.snapshot_keep)
+            log.info("drawing the %s view", "chat's" if kind[0] == "chat" else "generated")
+            ready_logged = False
+        assert data is not None and writer is not None
         if data.refresh() or not ready_logged:
             path = writer.write()
             if not ready_logged:

@@ -16,7 +16,8 @@ import copy
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-from traits.api import Bool, Dict, Float, HasStrictTraits, HasTraits, Instance, Int, List, Str
+from traits.api import Any as AnyTrait
+from traits.api import Bool, Dict, Event, Float, HasStrictTraits, HasTraits, Instance, Int, List, Str
 
 from traitsweb.state import Outcome, State, apply_change
 
@@ -26,7 +27,10 @@ _TRAITS = ("messages", "connection_ratings", "participants", "average_rating")
 
 
 class DesktopModel(HasStrictTraits):
-    """The chat's exposed state at ``(epoch, seq)``; every exposed trait is also in :attr:`values`."""
+    """The chat's exposed state at ``(epoch, seq)``; every exposed trait is also in :attr:`values`.
+
+    Any other model's state is only in :attr:`values`; :attr:`changed` tells what changed in it.
+    """
 
     #: ``{"user", "text", "time"}`` dicts, oldest first
     messages = List(Dict)
@@ -44,6 +48,11 @@ class DesktopModel(HasStrictTraits):
     snapshots = Int(0)
     #: trait name -> schema of each trait a client may write, as the last snapshot gave it
     writable = Dict(Str, Dict)
+    #: the last snapshot's schema (``{"type": "object", "properties": {...}}``) and page (``"chat"`` or ``""``)
+    schema = Dict(Str, AnyTrait)
+    page = Str()
+    #: fired with each ``trait_change`` message once it is applied (any trait, chat or not)
+    changed = Event(Dict)
 
     _state = Instance(State, ())
 
@@ -61,6 +70,8 @@ class DesktopModel(HasStrictTraits):
             if message["type"] == "trait_change" and message["trait"] in _TRAITS:
                 apply_change(_TraitValues(self, _TRAITS), message)
             self.seq = self._state.seq
+            if message["type"] == "trait_change":
+                self.changed = message
         return outcome
 
     def _reset(self) -> None:
@@ -71,6 +82,8 @@ class DesktopModel(HasStrictTraits):
             participants=copy.deepcopy(values.get("participants", {})),
             average_rating=float(values.get("average_rating", 0.0)),
             writable=copy.deepcopy(self._state.writable),
+            schema=copy.deepcopy(self._state.schema),
+            page=self._state.page,
             epoch=self._state.epoch or "",
             seq=self._state.seq,
             ready=True,

@@ -1,4 +1,7 @@
-"""The desktop window: the live plots, participants and latest messages, a chat entry and a rating.
+"""The chat's desktop window (live plots, participants, latest messages, a chat entry, a rating), and ``run``.
+
+``run`` waits for the first snapshot, then opens this window for the chat
+(snapshot ``page == "chat"``) or the generated one (``genwindow``) for any other model.
 
 Everything here runs on the GUI thread. A pyface timer calls
 :meth:`DesktopWindow.pump` every ``redraw_interval`` seconds: it drains the
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from typing import Any
 
@@ -23,11 +27,12 @@ from traitsui.api import EnumEditor, HGroup, Item, ListStrEditor, TabularEditor,
 from traitsui.tabular_adapter import TabularAdapter
 
 from .config import DesktopSettings
+from .generic import view_kind
 from .link import Link
 from .plotdata import ChatPlotData
 from .plots import ChatPlots
 
-__all__ = ["DesktopWindow", "run"]
+__all__ = ["DesktopWindow", "run", "view_kind"]
 
 log = logging.getLogger(__name__)
 
@@ -172,22 +177,74 @@ class DesktopWindow(HasStrictTraits):
     )
 
 
+def _wait_for_snapshot(link: Link, stop: threading.Event) -> bool:
+    """Drain the link on this thread until its first snapshot is in (the window is built from it)."""
+    waited = time.monotonic()
+    while not link.model.ready:
+        if stop.is_set():
+            return False
+        link.drain(timeout=0.5)
+        if time.monotonic() - waited > 10:
+            waited = time.monotonic()
+            log.info("still waiting for the model's snapshot (connected: %s)", link.connected)
+    return True
+
+
 def _close(gui: GUI, ui: Any) -> None:
     ui.dispose()
     gui.stop_event_loop()
 
 
 def run(link: Link, settings: DesktopSettings) -> None:
-    """Show the window until it is closed or SIGTERM/SIGINT arrives, then log out."""
+    """Show the window until it is closed or SIGTERM/SIGINT arrives, then log out.
+
+    The window is built once the first snapshot is in: the chat's dashboard if the
+    snapshot's ``page`` is ``"chat"``, else a view generated from its schema. If a
+    later snapshot asks for another window (another model, or other fields), the
+    window is closed and the right one opened.
+    """
     gui = GUI()
-    window = DesktopWindow(link, settings)
-    ui = window.edit_traits()
+    stop = threading.Event()
+    current: dict[str, Any] = {}
+
+    def on_signal(*_: Any) -> None:
+        stop.set()
+        if "ui" in current:
+            gui.invoke_later(_close, gui, current["ui"])
+
     # Python signal handlers run between timer callbacks, on this (the GUI) thread
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: gui.invoke_later(_close, gui, ui))
-    window.start()
+        signal.signal(sig, on_signal)
     try:
-        gui.start_event_loop()
+        while _wait_for_snapshot(link, stop):
+            kind = view_kind(link.model)
+            log.info("opening %s", "the chat's dashboard" if kind[0] == "chat" else
+                     "the generated view of " + ", ".join(f"{name} ({what})" for name, what in kind[1]))
+            if kind[0] == "chat":
+                window: Any = DesktopWindow(link, settings)
+            else:
+                from .genwindow import GenericWindow
+
+                window = GenericWindow(link, settings)
+            current["ui"] = ui = window.edit_traits()
+            replaced = threading.Event()
+
+            def watch(kind: tuple[Any, ...] = kind, ui: Any = ui, replaced: threading.Event = replaced) -> None:
+                if link.model.ready and view_kind(link.model) != kind and not replaced.is_set():
+                    log.info("the model's snapshot asks for another window: opening it")
+                    replaced.set()
+                    _close(gui, ui)
+
+            watcher = CallbackTimer(interval=1.0, callback=watch)
+            window.start()
+            watcher.start()
+            try:
+                gui.start_event_loop()
+            finally:
+                watcher.stop()
+                window.stop()
+                current.pop("ui", None)
+            if not replaced.is_set():
+                break  # closed by the user or a signal
     finally:
-        window.stop()
         link.logout()
