@@ -126,7 +126,7 @@ class RemoteModel(HasTraits):
         else:
             self.set(name, value)
 
-    def set(self, name: str, value: Any, *, wait: bool = False, timeout: float = 10.0) -> str:
+    def set(self, name: str, value: Any, *, wait: bool = False, timeout: float = 10.0, validate: bool = True) -> str:
         """Write ``value`` to the model's trait ``name``; returns the write's ``msg_id``.
 
         ``TraitError`` if the local trait refuses it, :class:`RemoteError` if the
@@ -135,7 +135,8 @@ class RemoteModel(HasTraits):
         the state; for a write-only trait, the next change published) or
         raises the model's refusal as :class:`RemoteError`, ``TimeoutError``
         after ``timeout`` seconds. Without it, a refusal arrives later in
-        :attr:`errors` and :attr:`refused`.
+        :attr:`errors` and :attr:`refused`. ``validate=False`` sends ``value``
+        as it is, for the gateway and the model to judge.
         """
         link = self._link
         prop = link.properties.get(name)
@@ -143,10 +144,11 @@ class RemoteModel(HasTraits):
             raise AttributeError(f"the model has no trait {name!r}")
         if prop.get("readOnly"):
             raise TraitError(f"{name!r} is part of the model's state that clients cannot write")
-        validated = self.trait(name).validate(self, name, value)
+        validated = self.trait(name).validate(self, name, value) if validate else value
         encoded = encode_value(validated)
-        msg_id, seq = link.send(name, encoded)
-        link.assign(self, name, validated)
+        seq = link.pushed[1]  # before sending: its effect may be set before the 202 is read
+        msg_id = link.send(name, encoded)
+        link.assign_written(self, name, validated, msg_id)
         if wait:
             self._wait_for_write(name, encoded, msg_id, seq, timeout)
         return msg_id
@@ -186,10 +188,16 @@ class RemoteModel(HasTraits):
 
     def default_traits_view(self) -> Any:
         """One item per model trait (``x-order``, then name); the model's read-only state read-only."""
-        from traitsui.api import Item, View
+        from traitsui.api import Item, TextEditor, View
 
         order = sorted(self._link.properties.items(), key=lambda item: (item[1].get("x-order", float("inf")), item[0]))
-        items = [Item(name, style="readonly" if prop.get("readOnly") else "simple") for name, prop in order]
+        items = [
+            Item(name, style="readonly") if prop.get("readOnly")
+            # text is written when typed in (Enter, leaving the field), not once per key
+            else Item(name, editor=TextEditor(auto_set=False, enter_set=True)) if prop.get("type") == "string"
+            else Item(name)
+            for name, prop in order
+        ]
         return View(*items, Item("connected", style="readonly"), title=f"traitsweb: {self._link.url}",
                     resizable=True)
 
@@ -220,6 +228,8 @@ class _Link:
         self.refusals: dict[str, dict[str, Any]] = {}
         self.logged_out = False
         self._lock = threading.Lock()
+        #: orders a written value and the model's refusal of it (whichever thread is first)
+        self._written = threading.RLock()
         self._changed = threading.Condition()
         self._local = threading.local()
         self._stop = threading.Event()
@@ -257,13 +267,13 @@ class _Link:
             time.sleep(delay)
             delay = min(delay * 2, BACKOFF[1])
 
-    def send(self, trait: str, value: Any) -> tuple[str, int]:
-        """POST /api/send with one msg_id however often it is retried; ``(msg_id, seq when accepted)``."""
+    def send(self, trait: str, value: Any) -> str:
+        """POST /api/send with one msg_id however often it is retried; the gateway's msg_id."""
         if self.logged_out:
             raise RemoteError("logged_out", "this client is logged out; connect again", status=401)
         reply = self.request("POST", "/api/send", {"trait": trait, "value": value, "msg_id": uuid.uuid4().hex[:24]},
                              retry=True)
-        return reply["msg_id"], self.pushed[1]
+        return str(reply["msg_id"])
 
     def position(self) -> tuple[str, int]:
         """The gateway's current (epoch, seq), from a poll that returns at once."""
@@ -275,6 +285,7 @@ class _Link:
         self.properties = snapshot["schema"].get("properties", {})
         self._remote = remote
         self._receive({"reset": True, **snapshot})
+        self.assign(remote, "connected", True)
         self._thread = threading.Thread(target=self._follow, name=f"traitsweb-follower {self.url}", daemon=True)
         self._thread.start()
 
@@ -356,17 +367,24 @@ class _Link:
                 self.assign(remote, name, from_json(remote.trait(name).handler, value))
         for message in refusals:
             refusal = {key: message.get(key) for key in ("code", "detail", "trait", "msg_id")}
-            self.refusals[str(message.get("msg_id"))] = refusal
-            while len(self.refusals) > _KEPT_REFUSALS:
-                del self.refusals[next(iter(self.refusals))]
-            if refusal["trait"] in self.values:  # undo the optimistic value: the state is the truth
-                self.assign(remote, refusal["trait"], from_json(remote.trait(refusal["trait"]).handler,
-                                                                copy.deepcopy(self.values[refusal["trait"]])))
+            with self._written:
+                self.refusals[str(message.get("msg_id"))] = refusal
+                while len(self.refusals) > _KEPT_REFUSALS:
+                    del self.refusals[next(iter(self.refusals))]
+                trait = refusal["trait"]
+                if trait in self.values and trait in self.properties:  # undo the written value: the state is the truth
+                    self.assign(remote, trait, from_json(remote.trait(trait).handler, copy.deepcopy(self.values[trait])))
             remote.errors.append(refusal)
             remote.refused = refusal
         with self._changed:
             self.pushed = position
             self._changed.notify_all()
+
+    def assign_written(self, remote: RemoteModel, name: str, value: Any, msg_id: str) -> None:
+        """Show a value the gateway accepted, unless the model's refusal of it already came."""
+        with self._written:
+            if msg_id not in self.refusals:
+                self.assign(remote, name, value)
 
     def assign(self, remote: RemoteModel, name: str, value: Any) -> None:
         """Set a trait without sending it (a remote change, or the value just written)."""
