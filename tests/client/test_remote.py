@@ -87,15 +87,28 @@ def test_model_refusals_raise_or_are_reported(remote: RemoteModel) -> None:
     assert [r["trait"] for r in reported] == ["code", "code"] and remote.code == "ABC"
 
 
+def sends(stack: Stack) -> float:
+    """Writes the gateways have taken (their ``messages_in`` counters)."""
+    total = 0.0
+    for url in stack.gateway_urls:
+        for line in httpx.get(url + "/metrics").text.splitlines():
+            if line.startswith("traitsweb_gateway_messages_in_total "):
+                total += float(line.split()[1])
+    return total
+
+
 def test_remote_changes_are_not_written_back(lab_stack: Stack, remote: RemoteModel) -> None:
     with RemoteModel.connect(lab_stack.proxy_url, "echo") as other:
-        before = list(remote.log)
+        before, taken = list(remote.log), sends(lab_stack)
+        level = 1 + remote.level % 50
+        other.set("level", level, wait=True)
         other.set("bump", 3, wait=True)
-        remote.wait_for(lambda r: list(r.log) == [*before, 3], timeout=30)
+        remote.wait_for(lambda r: r.level == level and list(r.log) == [*before, 3], timeout=30)
         remote.set("bump", 4, wait=True)
         other.sync()
         remote.sync()
         assert list(other.log) == list(remote.log) == [*before, 3, 4] == truth(lab_stack)["log"]
+        assert sends(lab_stack) - taken == 3  # the three writes, and no echo of what each client received
 
 
 def test_logged_out_clients_say_so(lab_stack: Stack) -> None:
