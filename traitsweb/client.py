@@ -101,7 +101,7 @@ class RemoteModel(HasTraits):
             snapshot = link.request("GET", "/api/state")
             klass = remote_class(snapshot["schema"], cls, name=f"{cls.__name__}Of{_class_suffix(url)}")
         except BaseException:
-            link.http.close()
+            link.close()  # logs out if the log-in went through
             raise
         remote = klass()
         HasTraits.__setattr__(remote, "_link", link)
