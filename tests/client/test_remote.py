@@ -145,3 +145,25 @@ def test_a_broker_restart_in_between(lab_stack: Stack) -> None:
         assert list(poller.log) == list(streamer.log) == state["log"]
         assert state["log"][-3:] == [100, 101, 102] and state["log"].count(101) == 1
         assert poller.connected and streamer.connected
+
+
+def test_every_gateway_restarting_in_between(lab_stack: Stack) -> None:
+    """Requests fail (nginx answers 502, streams end): the clients back off, reconnect and resume."""
+    lab_stack.wait_ready(90)
+    with RemoteModel.connect(lab_stack.proxy_url, "poller") as poller, \
+            RemoteModel.connect(lab_stack.proxy_url, "streamer", transport="sse") as streamer:
+        seen: list[bool] = []
+        poller.observe(lambda event: seen.append(event.new), "connected")
+        streamer.observe(lambda event: seen.append(event.new), "connected")
+        for name in ("gateway-1", "gateway-2"):
+            lab_stack.stop(name)
+        poller.wait_for(lambda r: not r.connected, timeout=60)
+        streamer.wait_for(lambda r: not r.connected, timeout=60)
+        for name in ("gateway-1", "gateway-2"):
+            lab_stack.start_program(name)
+        lab_stack.wait_ready(60)
+        poller.set("bump", 200, wait=True, timeout=60)
+        streamer.wait_for(lambda r: r.log[-1:] == [200] and r.connected, timeout=60)
+        poller.wait_for(lambda r: r.connected, timeout=60)
+        assert list(poller.log) == list(streamer.log) == truth(lab_stack)["log"]
+        assert False in seen and seen[-1] is True

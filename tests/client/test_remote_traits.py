@@ -3,6 +3,8 @@ the JSON the model publishes for it, refuses what the schema refuses, and carrie
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ from traits.api import (
 )
 from traits.trait_types import BaseRange
 
+from runner.stack import ROOT
 from traitsweb.bridge import encode_value
 from traitsweb.client import RemoteModel
 from traitsweb.remote_traits import from_json, remote_class, trait_for
@@ -121,3 +124,12 @@ def test_a_name_that_would_hide_the_clients_own_is_refused() -> None:
     for name in ("connected", "errors", "set", "close", "edit_traits", "_link"):
         with pytest.raises(ValueError, match=name):
             remote_class({"type": "object", "properties": {name: {"type": "integer"}}}, RemoteModel)
+
+
+def test_importing_the_client_loads_no_gui_and_no_service() -> None:
+    """A notebook imports it without a Qt event loop; the library never imports a service."""
+    code = ("import sys, traitsweb.client\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pyface', 'traitsui', 'services', 'PySide6'))\n"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
