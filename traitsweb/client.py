@@ -106,6 +106,7 @@ class RemoteModel(HasTraits):
         remote = klass()
         HasTraits.__setattr__(remote, "_link", link)
         link.start(remote, snapshot)
+        remote._watch_containers()
         return remote
 
     def close(self) -> None:
@@ -167,6 +168,26 @@ class RemoteModel(HasTraits):
         refusal = self._link.refusals.get(msg_id)
         if refusal is not None:
             raise RemoteError(refusal["code"], refusal["detail"], trait=name, msg_id=msg_id)
+
+    def _watch_containers(self) -> None:
+        """A writable list, dict or set changed in place is sent whole, as if assigned."""
+        for name, prop in self._link.properties.items():
+            if not prop.get("readOnly") and prop.get("type") in ("array", "object"):
+                self.observe(lambda event, name=name: self._send_container(name), f"{name}:items")
+
+    def _send_container(self, name: str) -> None:
+        link = self._link
+        if link.applying:
+            return
+        try:
+            self.set(name, getattr(self, name))
+        except (RemoteError, TraitError) as exc:  # no caller to raise to: reported like a model's refusal
+            if name in link.values:
+                link.assign(self, name, from_json(self.trait(name).handler, copy.deepcopy(link.values[name])))
+            report = {"code": getattr(exc, "code", "invalid_value"), "detail": getattr(exc, "detail", str(exc)),
+                      "trait": name, "msg_id": None}
+            self.errors.append(report)
+            self.refused = report
 
     # -- waiting ------------------------------------------------------------------------------------
     def wait_for(self, predicate: Callable[[RemoteModel], bool], timeout: float = 10.0) -> None:

@@ -18,6 +18,7 @@ class Lab(SharedModel):
     log = List(Int, exposed=True)
     tags = Set(Str, exposed=True)
     counts = Dict(Str, Int, exposed=True)
+    notes = List(Str, exposed=True)
 
 
 class LabHandler(SessionHandler):
@@ -25,10 +26,12 @@ class LabHandler(SessionHandler):
     level = Range(0, 100, 10, client=True, comparison_mode=ComparisonMode.none)
     mode = Enum("idle", "busy", client=True, comparison_mode=ComparisonMode.none)
     code = String("AAA", regex=r"[A-Z]{3}", client=True, comparison_mode=ComparisonMode.none)
+    #: a writable container: clients write the whole list (at most 3 notes)
+    notes = List(Str, maxlen=3, client=True, comparison_mode=ComparisonMode.none)
     #: write-only: appended to the model's ``log``, counted per name in ``counts``, its name added to ``tags``
     bump = Int(client=True, comparison_mode=ComparisonMode.none)
 
-    @observe("level, mode, code")
+    @observe("level, mode, code, notes")
     def _steer(self, event: object) -> None:
         setattr(self.model, event.name, event.new)  # type: ignore[attr-defined]
 

@@ -111,6 +111,15 @@ def test_remote_changes_are_not_written_back(lab_stack: Stack, remote: RemoteMod
         assert sends(lab_stack) - taken == 3  # the three writes, and no echo of what each client received
 
 
+def test_a_list_changed_in_place_is_written(lab_stack: Stack, remote: RemoteModel) -> None:
+    remote.set("notes", [], wait=True)
+    with RemoteModel.connect(lab_stack.proxy_url, "reader") as other:
+        remote.notes.append("first")
+        other.wait_for(lambda r: list(r.notes) == ["first"], timeout=30)
+        other.notes.extend(["second"])
+        remote.wait_for(lambda r: list(r.notes) == ["first", "second"], timeout=30)
+
+
 def test_logged_out_clients_say_so(lab_stack: Stack) -> None:
     remote = RemoteModel.connect(lab_stack.proxy_url, "leaver")
     assert remote.connected

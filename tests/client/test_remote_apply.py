@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from traits.api import HasTraits
+from traits.api import HasTraits, TraitError
 
-from traitsweb.client import RemoteModel, _Link
+from traitsweb.client import RemoteError, RemoteModel, _Link
 from traitsweb.remote_traits import remote_class
 
 SCHEMA = {"type": "object", "properties": {
@@ -19,8 +19,9 @@ SCHEMA = {"type": "object", "properties": {
     "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True, "readOnly": True},
     "counts": {"type": "object", "additionalProperties": {"type": "integer"}, "readOnly": True},
     "bump": {"type": "integer", "writeOnly": True},
+    "notes": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
 }}
-STATE = {"code": "AAA", "level": 10, "log": [1], "tags": ["a"], "counts": {"a": 1}}
+STATE = {"code": "AAA", "level": 10, "log": [1], "tags": ["a"], "counts": {"a": 1}, "notes": []}
 ME = "me"
 
 
@@ -32,6 +33,8 @@ def offline() -> Iterator[tuple[Any, _Link, list[tuple[str, Any]]]]:
     sent: list[tuple[str, Any]] = []
 
     def send(trait: str, value: Any) -> str:
+        if isinstance(value, list) and "boom" in value:
+            raise RemoteError("invalid_value", "no", status=422)
         sent.append((trait, value))
         return f"m{len(sent)}"
 
@@ -41,6 +44,7 @@ def offline() -> Iterator[tuple[Any, _Link, list[tuple[str, Any]]]]:
     link.properties = SCHEMA["properties"]
     link._remote = remote
     link._receive({"reset": True, "epoch": "e1", "seq": 5, "state": STATE})
+    remote._watch_containers()
     yield remote, link, sent
     link.http.close()
     link.follow_http.close()
@@ -93,3 +97,17 @@ def test_writes_are_sent_and_a_model_refusal_restores_the_states_value(offline: 
     link._receive({"epoch": "e1", "seq": 7, "messages": [{**error, "seq": 7, "msg_id": "m3"}]})
     link.assign_written(remote, "code", "xyz", "m3")
     assert remote.code == "AAA" and len(remote.errors) == 2
+
+
+def test_a_writable_container_changed_in_place_is_sent_whole(offline: Any) -> None:
+    remote, link, sent = offline
+    remote.notes.append("x")
+    remote.notes.append("y")
+    assert sent == [("notes", ["x"]), ("notes", ["x", "y"])]
+    link._receive({"epoch": "e1", "seq": 6, "messages": [change(6, "notes", "list", index=0, removed=0, added=["x"])]})
+    assert list(remote.notes) == ["x"] and len(sent) == 2  # a remote change is not sent back
+    with pytest.raises(TraitError):  # over maxItems: the local list refuses it in the caller's thread
+        remote.notes.extend(["p", "q"])
+    remote.notes.append("boom")  # the gateway refuses it: no caller to raise to, so reported; the state's value again
+    assert len(sent) == 2 and list(remote.notes) == ["x"]
+    assert remote.errors[-1] == {"code": "invalid_value", "detail": "no", "trait": "notes", "msg_id": None}
