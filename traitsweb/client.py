@@ -160,8 +160,8 @@ class RemoteModel(HasTraits):
         def settled() -> bool:
             if msg_id in self._link.refusals:
                 return True
-            if in_state:
-                return self._link.values.get(name) == value
+            if in_state:  # in the state, and the traits set from it (they may lag on the GUI thread)
+                return self._link.values.get(name) == value and self._link.pushed == (self._link.epoch, self._link.seq)
             return self._link.pushed_seq > seq
 
         self._link.wait(settled, timeout, f"the write of {name!r} was not seen within {timeout} s")
