@@ -34,12 +34,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
 from traits.api import Any as AnyTrait
-from traits.api import Bool, Event, HasTraits, List, TraitError
+from traits.api import Bool, Dict, Event, HasTraits, List, Str, TraitError
 
 from traitsweb.bridge import encode_value
 from traitsweb.remote_traits import from_json, remote_class
@@ -78,7 +78,7 @@ class RemoteModel(HasTraits):
     #: following the shared state live (False while reconnecting and once logged out)
     connected = Bool(False)
     #: the model's refusals of this client's writes, oldest first: ``{"code", "detail", "trait", "msg_id"}``
-    errors = List()
+    errors = List(Dict(Str, AnyTrait()))
     #: fired with each refusal as it arrives
     refused = Event()
 
@@ -103,7 +103,7 @@ class RemoteModel(HasTraits):
         except BaseException:
             link.close()  # logs out if the log-in went through
             raise
-        remote = klass()
+        remote = cast(RemoteModel, klass())
         HasTraits.__setattr__(remote, "_link", link)
         link.start(remote, snapshot)
         remote._watch_containers()
@@ -139,12 +139,13 @@ class RemoteModel(HasTraits):
         :attr:`errors` and :attr:`refused`. ``validate=False`` sends ``value``
         as it is, for the gateway and the model to judge.
         """
-        link = self._link
+        link: _Link = self._link
         prop = link.properties.get(name)
         if prop is None:
             raise AttributeError(f"the model has no trait {name!r}")
         if prop.get("readOnly"):
-            raise TraitError(f"{name!r} is part of the model's state that clients cannot write")
+            message = f"{name!r} is part of the model's state that clients cannot write"
+            raise TraitError(message)  # type: ignore[no-untyped-call]  # traits' stubs leave it untyped
         validated = self.trait(name).validate(self, name, value) if validate else value
         encoded = encode_value(validated)
         seq = link.pushed[1]  # before sending: its effect may be set before the 202 is read
@@ -155,17 +156,18 @@ class RemoteModel(HasTraits):
         return msg_id
 
     def _wait_for_write(self, name: str, value: Any, msg_id: str, seq: int, timeout: float) -> None:
-        in_state = not self._link.properties[name].get("writeOnly")
+        link: _Link = self._link
+        in_state = not link.properties[name].get("writeOnly")
 
         def settled() -> bool:
-            if msg_id in self._link.refusals:
+            if msg_id in link.refusals:
                 return True
             if in_state:  # in the state, and the traits set from it (they may lag on the GUI thread)
-                return self._link.values.get(name) == value and self._link.pushed == (self._link.epoch, self._link.seq)
-            return self._link.pushed_seq > seq
+                return bool(link.values.get(name) == value and link.pushed == (link.epoch, link.seq))
+            return link.pushed_seq > seq
 
-        self._link.wait(settled, timeout, f"the write of {name!r} was not seen within {timeout} s")
-        refusal = self._link.refusals.get(msg_id)
+        link.wait(settled, timeout, f"the write of {name!r} was not seen within {timeout} s")
+        refusal = link.refusals.get(msg_id)
         if refusal is not None:
             raise RemoteError(refusal["code"], refusal["detail"], trait=name, msg_id=msg_id)
 
@@ -202,14 +204,16 @@ class RemoteModel(HasTraits):
                   f"not caught up with seq {seq} within {timeout} s")
 
     # -- the window ---------------------------------------------------------------------------------
-    def edit_traits(self, **options: Any) -> Any:
+    def edit_traits(self, view: Any = None, parent: Any = None, kind: Any = None, context: Any = None,
+                    handler: Any = None, id: str = "", scrollable: Any = None, **args: Any) -> Any:
         """A Traits UI window on the shared model; remote changes are then set on the GUI thread."""
         self._link.use_gui()
-        return super().edit_traits(**options)
+        return super().edit_traits(view=view, parent=parent, kind=kind, context=context, handler=handler, id=id,
+                                   scrollable=scrollable, **args)
 
     def default_traits_view(self) -> Any:
         """One item per model trait (``x-order``, then name); the model's read-only state read-only."""
-        from traitsui.api import Item, TextEditor, View
+        from traitsui.api import Item, TextEditor, View  # type: ignore[import-untyped]  # no type information
 
         order = sorted(self._link.properties.items(), key=lambda item: (item[1].get("x-order", float("inf")), item[0]))
         items = [
@@ -321,7 +325,7 @@ class _Link:
                 else:
                     self._stream()
                 delay = 0.0
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  # the follower outlives any one failed request or reply
                 if self._stop.is_set() or self.logged_out:
                     break
                 self._set_connected(False)
@@ -336,10 +340,10 @@ class _Link:
         with self.follow_http.stream("GET", path) as response:
             if response.status_code != 200:
                 response.read()
-                data = _json(response)
+                body = _json(response)
                 if response.status_code == 401:
                     self.mark_logged_out()
-                raise RemoteError(str(data.get("error", "")), str(data.get("detail", "")), status=response.status_code)
+                raise RemoteError(str(body.get("error", "")), str(body.get("detail", "")), status=response.status_code)
             self._set_connected(True)
             for event, data in _events(response.iter_lines()):
                 if event in ("batch", "reset"):
@@ -434,7 +438,7 @@ class _Link:
     def use_gui(self) -> None:
         """From now on set remote changes on the GUI thread (pyface is imported only here)."""
         if self._gui is None:
-            from pyface.api import GUI
+            from pyface.api import GUI  # type: ignore[import-untyped]  # no type information
 
             self._gui = GUI
 
@@ -479,7 +483,7 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 def _events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
     """Server-Sent Events as ``(event, data)``; comments and ``id``/``retry`` fields skipped."""
-    event, data = "message", []
+    event, data = "message", cast(list[str], [])
     for line in lines:
         if not line:
             if data:

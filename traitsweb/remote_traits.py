@@ -73,8 +73,9 @@ def _type_for(schema: Schema, default: Any, metadata: dict[str, Any]) -> TraitTy
         return List(trait_for(items, item=True), minlen=schema.get("minItems", 0),
                     maxlen=schema.get("maxItems", 1 << 62), **metadata)
     if kind == "object":
-        values = schema.get("additionalProperties")
-        return Dict(Str, trait_for(values, item=True) if isinstance(values, dict) else AnyTrait, **metadata)
+        value_schema = schema.get("additionalProperties")
+        value_trait = trait_for(value_schema, item=True) if isinstance(value_schema, dict) else AnyTrait()
+        return Dict(Str, value_trait, **metadata)
     return AnyTrait(default, **metadata)
 
 
@@ -82,13 +83,18 @@ def _number(schema: Schema, default: Any, metadata: dict[str, Any]) -> TraitType
     integer = schema["type"] == "integer"
     low = schema.get("minimum", schema.get("exclusiveMinimum"))
     high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    number = default if isinstance(default, (int, float)) and not isinstance(default, bool) else None
     if low is None and high is None:
-        return (Int if integer else Float)(default if isinstance(default, (int, float)) else 0, **metadata)
+        return Int(int(number or 0), **metadata) if integer else Float(float(number or 0), **metadata)
     convert = int if integer else float
-    low, high = (None if b is None else convert(b) for b in (low, high))
-    value = default if isinstance(default, (int, float)) and not isinstance(default, bool) else None
-    return Range(low, high, None if value is None else convert(value),
-                 exclude_low="exclusiveMinimum" in schema, exclude_high="exclusiveMaximum" in schema, **metadata)
+    # a missing bound is None: unbounded on that side (Traits' stubs do not say so, hence the mapping)
+    bounds: dict[str, Any] = {
+        "low": None if low is None else convert(low),
+        "high": None if high is None else convert(high),
+        "value": None if number is None else convert(number),
+    }
+    return Range(**bounds, exclude_low="exclusiveMinimum" in schema, exclude_high="exclusiveMaximum" in schema,
+                 **metadata)
 
 
 def remote_class(schema: Schema, base: type[HasTraits] = HasTraits, *, name: str = "Remote") -> type[HasTraits]:
