@@ -63,13 +63,15 @@ class RemoteError(Exception):
     """A write or request refused: ``code`` and ``detail`` as in docs/protocol.md; ``status`` 0 for the model."""
 
     def __init__(self, code: str, detail: str, *, status: int = 0, trait: str | None = None,
-                 msg_id: str | None = None) -> None:
+                 msg_id: str | None = None, retry_after: float = 0.0) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
         self.status = status
         self.trait = trait
         self.msg_id = msg_id
+        #: seconds the gateway asked to wait before trying again (``Retry-After``), else 0
+        self.retry_after = retry_after
 
 
 class RemoteModel(HasTraits):
@@ -280,16 +282,20 @@ class _Link:
             try:
                 response = (http or self.http).request(method, path, json=body, headers=headers)
                 status, data = response.status_code, _json(response)
+                retry_after = _seconds(response.headers.get("retry-after", ""))
             except httpx.TransportError as exc:
                 status, data = 0, {"error": "unreachable", "detail": f"the gateway could not be reached: {exc}"}
+                retry_after = 0.0
             if 200 <= status < 300:
                 return data
-            error = RemoteError(str(data.get("error", f"http_{status}")), str(data.get("detail", "")), status=status)
+            error = RemoteError(str(data.get("error", f"http_{status}")), str(data.get("detail", "")), status=status,
+                                retry_after=retry_after)
             if status == 401:
                 self.mark_logged_out()
-            if not retry or status not in TRANSIENT or time.monotonic() + delay > deadline:
+            wait = max(delay, retry_after)
+            if not retry or status not in TRANSIENT or time.monotonic() + wait > deadline:
                 raise error
-            time.sleep(delay)
+            time.sleep(wait)
             delay = min(delay * 2, BACKOFF[1])
 
     def send(self, trait: str, value: Any) -> str:
@@ -330,6 +336,8 @@ class _Link:
                     break
                 self._set_connected(False)
                 delay = min(max(delay * 2, BACKOFF[0]), BACKOFF[1])
+                if isinstance(exc, RemoteError):  # e.g. 429 rate_limited, 503 not_ready
+                    delay = max(delay, exc.retry_after)
                 log.info("traitsweb: %s; retrying in %.1f s", exc, delay)
                 self._stop.wait(delay)
         self._set_connected(False)
@@ -471,6 +479,14 @@ class _Link:
         self.follow_http.close()
         if getattr(self, "_remote", None) is not None:
             self._deliver(lambda: self.assign(self._remote, "connected", False))
+
+
+def _seconds(value: str) -> float:
+    """A ``Retry-After`` in seconds (the HTTP-date form is not used by the gateway: 0)."""
+    try:
+        return max(0.0, min(float(value), 60.0))
+    except ValueError:
+        return 0.0
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

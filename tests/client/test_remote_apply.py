@@ -111,3 +111,9 @@ def test_a_writable_container_changed_in_place_is_sent_whole(offline: Any) -> No
     remote.notes.append("boom")  # the gateway refuses it: no caller to raise to, so reported; the state's value again
     assert len(sent) == 2 and list(remote.notes) == ["x"]
     assert remote.errors[-1] == {"code": "invalid_value", "detail": "no", "trait": "notes", "msg_id": None}
+
+
+def test_retry_after_is_read_as_seconds() -> None:
+    from traitsweb.client import _seconds
+
+    assert [_seconds(v) for v in ("2", "0.5", "", "soon", "-3", "1e9")] == [2.0, 0.5, 0.0, 0.0, 0.0, 60.0]
