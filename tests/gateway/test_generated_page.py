@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from runner.stack import ROOT, Stack
+from tests.conftest import BASE_URL
 from tests.gateway.test_browser import SHOTS, browser, open_chat  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
@@ -20,6 +21,8 @@ INJECTED = '<img src=x onerror="window.__xss=1">'
 
 @pytest.fixture(scope="module")
 def counter(make_stack: Any) -> Iterator[Stack]:
+    if BASE_URL:
+        pytest.skip("serves a model of its own on a local stack (TRAITSWEB_BASE_URL is set)")
     env = {"model": {"TRAITSWEB_MODEL": "tests.models.counter:create"}}
     with make_stack(gateways=1, proxy=True, env=env) as stack:
         yield stack
@@ -82,6 +85,8 @@ def test_injected_text_stays_text(browser: Any, counter: Stack) -> None:  # noqa
 
 @pytest.fixture(scope="module")
 def instrument(make_stack: Any) -> Iterator[Stack]:
+    if BASE_URL:
+        pytest.skip("serves a model of its own on a local stack (TRAITSWEB_BASE_URL is set)")
     env = {"model": {"TRAITSWEB_MODEL": "examples.instrument:create"}}
     with make_stack(gateways=1, proxy=True, env=env) as stack:
         yield stack
