@@ -48,6 +48,9 @@ def test_the_root_serves_the_generated_page_for_a_model_without_one(counter: Sta
 
 
 def test_controls_follow_the_schema_and_changes_show_on_every_page(browser: Any, counter: Stack) -> None:  # noqa: F811
+    from traitsweb.client import RemoteModel
+
+    remote = RemoteModel.connect(counter.proxy_url, "Script")  # a Python client beside the pages
     one = join(browser, counter, "One")
     two = join(browser, counter, "Two")
     slider = one.locator("[data-control=increment] input[type=range]")
@@ -57,6 +60,8 @@ def test_controls_follow_the_schema_and_changes_show_on_every_page(browser: Any,
     before = int(two.locator("[data-trait=total]").inner_text())
     move_slider(one, "increment", 7)
     two.wait_for_function(f"() => document.querySelector('[data-trait=total]').textContent === '{before + 7}'")
+    remote.wait_for(lambda r: r.total == before + 7, timeout=30)
+    remote.close()
     points = int(two.locator("[data-view=history] svg").get_attribute("data-points"))
     move_slider(two, "increment", -3)
     one.wait_for_function(f"() => document.querySelector('[data-trait=total]').textContent === '{before + 4}'")
