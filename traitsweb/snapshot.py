@@ -35,17 +35,17 @@ def bound_state(
     shortest first (what a short list does not use goes to the longer ones). ``offsets``
     are the absolute indices the lists of ``values`` already start at (a replica's
     truncated state); the map returned counts from the list's absolute start. Costs
-    O(items kept), not O(state), once the state is over the budget. If the values that
-    are not lists alone exceed the budget, every list is emptied and the result is still
-    over it (the caller says so).
+    O(items kept + what is not a list), never O(state): a list's oldest items are never
+    encoded. If the values that are not lists alone exceed the budget, every list is
+    emptied and the result is still over it (the caller says so).
     """
     offsets = offsets or {}
     lists = {name: value for name, value in values.items() if isinstance(value, list) and value}
     held = {name: count for name, count in offsets.items() if count}
-    if not lists or encoded_size(values) + _reserve(held) <= budget:
+    if not lists:
         return values, held
-    base = encoded_size({**values, **dict.fromkeys(lists, [])})
-    remaining = budget - base - _reserve(lists.keys() | held.keys())
+    # what is not a list item, then each list's newest items while they fit: never the whole state
+    remaining = budget - encoded_size({**values, **dict.fromkeys(lists, [])}) - _reserve(lists.keys() | held.keys())
     kept: dict[str, list[Any]] = {}
     order = sorted(lists, key=lambda name: len(lists[name]))
     for position, name in enumerate(order):
@@ -58,12 +58,13 @@ def bound_state(
             used += cost
             count += 1
         remaining -= used
-        kept[name] = items[len(items) - count :]
+        if count < len(items):
+            kept[name] = items[len(items) - count :]
+    if not kept:
+        return values, held
     truncated = dict(held)
     for name, items in kept.items():
-        dropped = len(lists[name]) - len(items)
-        if offsets.get(name, 0) + dropped:
-            truncated[name] = offsets.get(name, 0) + dropped
+        truncated[name] = offsets.get(name, 0) + len(lists[name]) - len(items)
     return {**values, **kept}, truncated
 
 

@@ -50,6 +50,14 @@ def test_a_small_state_is_sent_whole_and_lists_share_the_budget() -> None:
     assert truncated == {"a": 140 - len(values["a"])}
 
 
+def test_bounding_never_encodes_the_oldest_items() -> None:
+    """The work is the part kept, not the whole history: items past the budget are never even encoded
+    (here an item JSON cannot encode at the head, which would raise)."""
+    values = {"messages": [{"unencodable": {1, 2}}] + ["x" * 100] * 10_000}
+    kept, truncated = bound_state(values, 10_000)
+    assert kept["messages"] == ["x" * 100] * len(kept["messages"]) and truncated == {"messages": 10_001 - len(kept["messages"])}
+
+
 def test_changes_with_absolute_indices_apply_to_a_truncated_list() -> None:
     rng = random.Random(15)
     for start in (0, 1, 5, 30):
