@@ -57,20 +57,21 @@ def test_the_page_localizes_list_changes_as_the_library_does(page: Any) -> None:
         kind = rng.random()
         if kind < 0.3:
             change = {"op": "list", "index": length, "removed": 0, "added": [step]}
-        elif kind < 0.6:
+        elif kind < 0.4:
             change = {"op": "list", "index": 0, "removed": min(length, rng.randint(1, 2)), "added": []}
-        elif kind < 0.97:
-            index = rng.randint(0, length)
-            change = {"op": "list", "index": index, "removed": min(length - index, rng.randint(0, 3)),
-                      "added": [step] * rng.randint(0, 2)}
         else:
-            change = {"op": "set", "value": [step]}
+            index = rng.randint(0, length)
+            change = {"op": "list", "index": index, "removed": min(length - index, rng.randint(0, 6)),
+                      "added": [step] * rng.randint(0, 2)}
         changes.append({"type": "trait_change", "trait": "t", **change})
-        length = 1 if change["op"] == "set" else length - change["removed"] + len(change["added"])
-    offsets = {"t": 25}
-    expected = []
+        length += len(change["added"]) - change["removed"]
+    changes.append({"type": "trait_change", "trait": "t", "op": "set", "value": [0]})  # whole again
+    offsets = {"t": 40}
+    expected, straddles = [], 0
     for change in copy.deepcopy(changes):
+        before = offsets.get("t", 0)
+        straddles += change["op"] == "list" and change["index"] < before <= change["index"] + change["removed"]
         local = localize(change, offsets)
         expected.append([local, dict(offsets)])
-    assert any(c[0]["op"] == "list" and c[0]["removed"] and c[0]["index"] == 0 for c in expected)
-    assert page.evaluate(LOCALIZE, [{"t": 25}, changes]) == expected
+    assert straddles >= 3 and not expected[-1][1]  # every rule is exercised: inside, before, and reaching into the part held
+    assert page.evaluate(LOCALIZE, [{"t": 40}, changes]) == expected
