@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from traitsweb.state import apply_change
+from traitsweb.state import apply_change, localize
 
 
 class WebClient:
@@ -33,6 +33,7 @@ class WebClient:
         self.epoch: str | None = None
         self.seq = 0
         self.state: dict[str, Any] = {}
+        self.offsets: dict[str, int] = {}
         self.errors: list[dict[str, Any]] = []
         self.received: list[dict[str, Any]] = []
         self.resets = 0
@@ -105,7 +106,7 @@ class WebClient:
             messages = reply.get("messages", [])
             for message in messages:
                 if message["type"] == "trait_change":
-                    apply_change(self.state, message)
+                    apply_change(self.state, localize(message, self.offsets))
                 elif message["type"] == "error":
                     self.errors.append(message)
             self.received.extend(messages)
@@ -115,6 +116,8 @@ class WebClient:
     def _reset(self, reply: dict[str, Any]) -> None:
         self.resets += 1
         self.epoch, self.seq, self.state = reply["epoch"], reply["seq"], reply["state"]
+        #: list traits held from an absolute index on (a truncated state): that index
+        self.offsets = {name: count for name, count in reply.get("truncated", {}).items() if count}
 
     def texts(self) -> list[str]:
         with self._lock:

@@ -43,7 +43,7 @@ from traits.api import Bool, Dict, Event, HasTraits, List, Str, TraitError
 
 from traitsweb.bridge import encode_value
 from traitsweb.remote_traits import from_json, remote_class
-from traitsweb.state import apply_change
+from traitsweb.state import apply_change, localize
 
 __all__ = ["RemoteError", "RemoteModel"]
 
@@ -248,6 +248,8 @@ class _Link:
         self.session_id = ""
         self.properties: dict[str, dict[str, Any]] = {}
         self.values: dict[str, Any] = {}
+        #: list traits held only from an absolute index on (a truncated /api/state): that index
+        self.offsets: dict[str, int] = {}
         self.epoch = ""
         self.seq = 0
         #: where the traits are: (epoch, seq) of the last batch set on them
@@ -370,6 +372,7 @@ class _Link:
         with self._lock:
             if reply.get("reset"):
                 self.values = copy.deepcopy(reply["state"])
+                self.offsets = {name: count for name, count in reply.get("truncated", {}).items() if count}
                 self.epoch, self.seq = reply["epoch"], reply["seq"]
                 names = list(self.values)
                 refusals: list[dict[str, Any]] = []
@@ -381,7 +384,7 @@ class _Link:
                     if message["seq"] <= self.seq:
                         continue  # already applied (a resumed stream may repeat its start)
                     if message["type"] == "trait_change":
-                        apply_change(self.values, message)
+                        apply_change(self.values, localize(message, self.offsets))
                         names.append(message["trait"])
                     elif message["type"] == "error" and message.get("to") == self.session_id:
                         refusals.append(message)

@@ -61,6 +61,9 @@ class BrokerSettings(BaseSettings):
     input_destination: str = protocol.INPUT
     control_destination: str = protocol.CONTROL
     out_destination: str = protocol.OUT
+    #: the largest snapshot body (the model's on the broker, a gateway's /api/state and resets), in bytes:
+    #: long lists keep only their newest items (``traitsweb.snapshot``)
+    snapshot_max_bytes: int = Field(256 * 1024, ge=16 * 1024)
     log_level: str = "INFO"
 
     @field_validator("broker_url")

@@ -13,6 +13,12 @@ The model publishes one ``trait_change`` per change, in four shapes (``op``):
 what it stores, so a state never shares containers with a message or another
 state. :class:`State` keeps the values at ``(epoch, seq)`` and tells its
 owner when it needs a snapshot. Gateways and the desktop both keep one.
+
+A snapshot may hold only the latest part of a long list (``truncated``: trait
+-> how many older items it left out; see ``traitsweb.snapshot``). List changes
+carry absolute indices, so a holder of such a list keeps its *offset* (the
+absolute index of its first item) and :func:`localize` turns each change into
+the change of the part it holds.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import enum
 from collections.abc import MutableMapping
 from typing import Any
 
-__all__ = ["Outcome", "State", "apply_change", "writable_traits"]
+__all__ = ["Outcome", "State", "apply_change", "localize", "writable_traits"]
 
 
 def apply_change(values: MutableMapping[str, Any], change: dict[str, Any]) -> None:
@@ -54,6 +60,37 @@ def apply_change(values: MutableMapping[str, Any], change: dict[str, Any]) -> No
         raise ValueError(f"unknown change op {op!r}")
 
 
+def localize(change: dict[str, Any], offsets: dict[str, int]) -> dict[str, Any]:
+    """``change`` as it applies to lists that hold items from ``offsets[trait]`` on (absent: 0).
+
+    Updates ``offsets``: a ``set`` of the whole value starts the list at 0 again; a ``list``
+    change before the part held only moves the offset (e.g. the oldest items dropped at a
+    history cap); one that reaches into the held part replaces its head, and the items it adds
+    become the held part's first. Other changes are returned as they are.
+    """
+    trait = change["trait"]
+    if change["op"] == "set":
+        offsets.pop(trait, None)
+        return change
+    offset = offsets.get(trait, 0)
+    if change["op"] != "list" or offset == 0:
+        return change
+    index, removed, added = change["index"], change["removed"], change["added"]
+    if index >= offset:
+        return {**change, "index": index - offset}
+    if index + removed >= offset:
+        local = {**change, "index": 0, "removed": index + removed - offset}
+        new_offset = index
+    else:
+        local = {**change, "index": 0, "removed": 0, "added": []}
+        new_offset = offset + len(added) - removed
+    if new_offset:
+        offsets[trait] = new_offset
+    else:
+        offsets.pop(trait, None)
+    return local
+
+
 class Outcome(enum.Enum):
     APPLIED = "applied"  #: the message was the next one and is now part of the state
     STALE = "stale"  #: already seen (seq not above ours): ignored
@@ -79,6 +116,10 @@ class State:
         self.writable: dict[str, dict[str, Any]] = {}
         #: the gateway page made for the model, "" for the generated one
         self.page: str = ""
+        #: per list trait held only from an absolute index on (a truncated snapshot), that index
+        self.offsets: dict[str, int] = {}
+        #: the last change :meth:`apply` applied, as applied to the values held (see :func:`localize`)
+        self.applied: dict[str, Any] | None = None
 
     @property
     def ready(self) -> bool:
@@ -94,6 +135,7 @@ class State:
         self.schema = copy.deepcopy(snapshot.get("schema", {}))
         self.writable = writable_traits(self.schema)
         self.page = snapshot.get("page", "")
+        self.offsets = {name: count for name, count in snapshot.get("truncated", {}).items() if count}
         return Outcome.RESET
 
     def apply(self, message: dict[str, Any]) -> Outcome:
@@ -106,8 +148,10 @@ class State:
             return Outcome.STALE
         if message["seq"] != self.seq + 1:
             return Outcome.GAP
+        self.applied = None
         if message["type"] == "trait_change":
-            apply_change(self.values, message)
+            self.applied = localize(message, self.offsets)
+            apply_change(self.values, self.applied)
         self.seq = message["seq"]
         return Outcome.APPLIED
 

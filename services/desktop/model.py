@@ -68,7 +68,8 @@ class DesktopModel(HasStrictTraits):
             self._reset()
         elif outcome is Outcome.APPLIED:
             if message["type"] == "trait_change" and message["trait"] in _TRAITS:
-                apply_change(_TraitValues(self, _TRAITS), message)
+                # as the state applied it (a truncated list's indices are local: traitsweb.state.localize)
+                apply_change(_TraitValues(self, _TRAITS), self._state.applied or message)
             self.seq = self._state.seq
             if message["type"] == "trait_change":
                 self.changed = message

@@ -27,7 +27,7 @@ from .link import BrokerLink
 from .metrics import Metrics
 from .models import LoginBody, LoginReply, SessionReply, StateReply, stream_query
 from .replica import Replica
-from .routes import ops, pages, session, stream
+from .routes import history, ops, pages, session, stream
 from .security import SecurityHeaders
 from .tokens import Tokens
 
@@ -75,6 +75,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     api("/api/logout", session.logout, methods=["POST"], tags=["session"], responses=responses(401, 403, 503))
     api("/api/state", session.state, methods=["GET"], tags=["model"], response_model=StateReply,
         responses=responses(401, 503))
+    api("/api/history", history.history, methods=["GET"], tags=["model"], response_model=history.HistoryReply,
+        openapi_extra=history.OPENAPI, responses=responses(400, 401, 404, 429, 503))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

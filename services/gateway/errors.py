@@ -24,6 +24,7 @@ class ErrorBody(BaseModel):
 #: what each status means, for the API's description
 MEANING = {400: "Bad query parameters or body", 401: "No session, a bad one, or logged out",
            403: "Foreign Origin, missing Origin with a cookie, or a trait clients may not set",
+           404: "No such list trait",
            413: "Body over the limit", 422: "A name or value the rules refuse",
            429: "Too many log-ins or sends, or too many open polls for this session",
            503: "The model's state is not loaded, or the broker is unavailable"}

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from traitsweb import protocol
+from traitsweb.snapshot import DEFAULT_MAX_BYTES, bound_state, encoded_size
 from traitsweb.state import Outcome, State
 
 __all__ = ["Batch", "Hub", "Waiter"]
@@ -97,7 +98,7 @@ class Waiter:
 
 class Hub:
     def __init__(self, *, buffer_size: int, on_gap: Callable[[], None], reply_cache_count: int = 64,
-                 reply_cache_bytes: int = 8 * 1024 * 1024) -> None:
+                 reply_cache_bytes: int = 8 * 1024 * 1024, snapshot_max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._loop = asyncio.get_running_loop()
         self.state = State()
         self._buffer: deque[_Entry] = deque(maxlen=buffer_size)
@@ -113,6 +114,8 @@ class Hub:
         self._cached_bytes = 0
         self._reset_cache: Batch | None = None
         self._state_cache: tuple[str | None, int, str] | None = None
+        #: the largest /api/state or reset body: long lists keep their newest items (``traitsweb.snapshot``)
+        self._snapshot_max = snapshot_max_bytes
 
     @property
     def ready(self) -> bool:
@@ -264,8 +267,7 @@ class Hub:
         state = self.state
         cached = self._state_cache
         if cached is None or cached[:2] != (state.epoch, state.seq):
-            text = protocol.encode({"epoch": state.epoch, "seq": state.seq, "state": state.values,
-                                    "schema": state.schema})
+            text = self._bounded({"epoch": state.epoch, "seq": state.seq, "state": {}, "schema": state.schema})
             cached = self._state_cache = (state.epoch, state.seq, text)
         return cached[2]
 
@@ -275,9 +277,27 @@ class Hub:
         assert state.epoch is not None
         cached = self._reset_cache
         if cached is None or (cached.epoch, cached.seq) != (state.epoch, state.seq):
-            text = protocol.encode({"reset": True, "epoch": state.epoch, "seq": state.seq, "state": state.values})
+            text = self._bounded({"reset": True, "epoch": state.epoch, "seq": state.seq, "state": {}})
             cached = self._reset_cache = Batch(state.epoch, state.seq, 0, text, text.encode(), reset=True)
         return cached
+
+
+    def _bounded(self, reply: dict[str, object]) -> str:
+        """``reply`` with the state in it, at most the snapshot maximum: long lists keep their newest items."""
+        state = self.state
+        reply["state"], truncated = bound_state(state.values, self._snapshot_max - encoded_size(reply), state.offsets)
+        reply["truncated"] = truncated
+        return protocol.encode(reply)
+
+    # -- older items of a list --------------------------------------------------------------
+    def history(self, trait: str, before: int, limit: int) -> tuple[int, list[object]]:
+        """Up to ``limit`` items of list ``trait`` before absolute index ``before``, from what this replica
+        holds: ``(absolute index of the first, items)``. Items older than it holds are not there."""
+        items = self.state.values[trait]
+        offset = self.state.offsets.get(trait, 0)
+        end = max(offset, min(before, offset + len(items)))
+        start = max(offset, end - limit)
+        return start, items[start - offset : end - offset]
 
 
 def _size(batch: Batch) -> int:

@@ -31,7 +31,8 @@ class BrokerLink:
         self.settings = settings
         self._loop = loop
         self.hub = Hub(buffer_size=settings.buffer_size, on_gap=self.request_snapshot,
-                       reply_cache_count=settings.reply_cache_count, reply_cache_bytes=settings.reply_cache_bytes)
+                       reply_cache_count=settings.reply_cache_count, reply_cache_bytes=settings.reply_cache_bytes,
+                       snapshot_max_bytes=settings.snapshot_max_bytes)
         self.client = connect(
             settings.broker, name=settings.replica, heartbeat_ms=settings.heartbeat_ms, on_state=self._on_state
         )

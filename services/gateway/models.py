@@ -13,6 +13,8 @@ from .errors import ApiError
 __all__ = [
     "CLIENT_MSG_ID_MAX",
     "Batch",
+    "HistoryQuery",
+    "HistoryReply",
     "LoginBody",
     "LoginReply",
     "SendBody",
@@ -68,6 +70,8 @@ class Batch(BaseModel):
     messages: list[dict[str, Any]] = []
     reset: bool = False
     state: dict[str, Any] | None = None
+    #: with a reset: per list trait holding only its newest items, how many older ones exist
+    truncated: dict[str, int] = {}
 
 
 class StateReply(BaseModel):
@@ -76,6 +80,32 @@ class StateReply(BaseModel):
     state: dict[str, Any]
     #: the model's schema, as in its snapshot (docs/protocol.md)
     schema_: dict[str, Any] = Field(alias="schema")
+    #: per list trait holding only its newest items, how many older ones exist (older items: /api/history)
+    truncated: dict[str, int] = {}
+
+
+#: the most items one /api/history reply carries
+HISTORY_LIMIT = 500
+
+
+class HistoryQuery(BaseModel):
+    """Which older items of a list trait: those before absolute index ``before``, at most ``limit``."""
+
+    trait: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", description="a list trait of the state")
+    before: int = Field(ge=0, lt=10**18, description="an absolute index: items before it (e.g. `truncated[trait]`)")
+    limit: int = Field(100, ge=1, le=HISTORY_LIMIT, description=f"at most this many items (1 to {HISTORY_LIMIT})")
+
+
+class HistoryReply(BaseModel):
+    """Items ``start`` .. ``start + len(items)`` (absolute indices) of ``trait`` at ``(epoch, seq)``."""
+
+    epoch: str
+    seq: int
+    trait: str
+    start: int
+    items: list[Any]
+    #: the absolute index of the oldest item this replica holds: nothing older is available from it
+    oldest: int
 
 
 class StreamQuery(BaseModel):

@@ -30,6 +30,7 @@ from typing import Any
 from traitsweb import protocol
 from traitsweb.bridge import Bridge, BridgeError, SharedModel
 from traitsweb.broker import StompClient
+from traitsweb.snapshot import bound_state, encoded_size
 
 from .access import Access
 from .config import ModelSettings
@@ -263,12 +264,19 @@ class ModelService:
             client.publish(self.settings.out_destination, body, headers={"content-type": "application/json"})
 
     def _publish_snapshot(self, destination: str) -> None:
+        """The state, bounded: long lists keep their newest items (``truncated`` says how many older exist)."""
         snapshot = protocol.out_message(
-            "snapshot", self.epoch, self.seq, state=self.bridge.state(), schema=self.bridge.schema,
-            page=type(self.bridge.model).page,
+            "snapshot", self.epoch, self.seq, state={}, schema=self.bridge.schema, page=type(self.bridge.model).page,
         )
+        limit = self.settings.snapshot_max_bytes
+        snapshot["state"], truncated = bound_state(self.bridge.state(), limit - encoded_size(snapshot))
+        if truncated:
+            snapshot["truncated"] = truncated
+        body = protocol.encode(snapshot)
+        if len(body.encode("utf-8", "surrogatepass")) > limit:
+            log.error("the snapshot exceeds TRAITSWEB_SNAPSHOT_MAX_BYTES (%d) with every list trimmed", limit)
         assert self._client is not None
-        self._client.publish(destination, protocol.encode(snapshot), headers={"content-type": "application/json"})
+        self._client.publish(destination, body, headers={"content-type": "application/json"})
 
 
 def _applied_key(session: str, msg_id: str) -> str:

@@ -293,3 +293,43 @@ def test_plot_data_follow_the_desktop_model() -> None:
     assert data.refresh()
     assert data.messages_per_bucket.sum() == 0
     assert data.average_per_bucket[-1] == pytest.approx(13 / 3, abs=1e-6)
+
+
+@pytest.mark.parametrize("budget", [None, 1_000])
+def test_at_the_history_cap_the_desktop_applies_appends_and_head_removals_item_by_item(budget: int | None) -> None:
+    """A chat at its cap: each new message is one append and one removal of the oldest. The desktop applies
+    both as item changes (never a new list) and holds no more than the cap; from a bounded snapshot (only
+    the newest messages, ``truncated``) it follows the model's newest messages with absolute indices."""
+    from traitsweb.snapshot import bound_state
+
+    model = Model()
+    model.chat.max_messages = 40
+    model.bridge.login(ALICE, "alice")
+    for n in range(45):
+        model.bridge.write(ALICE, "entry_field", f"old {n}")
+    model.take()
+    snapshot = model.snapshot()
+    if budget is not None:
+        snapshot["state"], snapshot["truncated"] = bound_state(snapshot["state"], budget)
+        assert 5 < snapshot["truncated"]["messages"] < 40
+    desktop = DesktopModel()
+    assert desktop.apply(json.loads(protocol.encode(snapshot))) is Outcome.RESET
+    held = len(desktop.messages)
+    replaced: list[Any] = []
+    desktop.observe(replaced.append, "messages")
+    items: list[Any] = []
+    desktop.observe(items.append, "messages:items")
+    for n in range(5):
+        model.bridge.write(ALICE, "entry_field", f"new {n}")
+    for message in model.take():
+        assert desktop.apply(message) is Outcome.APPLIED
+        _traits_match_state(desktop)
+    full = model.bridge.state()["messages"]
+    assert len(full) == 40 and not replaced
+    assert desktop.messages == full[len(full) - len(desktop.messages):]
+    added = [event.added for event in items if event.added]
+    assert [a[0]["text"] for a in added] == [f"new {n}" for n in range(5)]
+    if budget is None:  # the whole list: each drop removed the oldest held item, the length stays the cap
+        assert len(desktop.messages) == 40 and sum(len(e.removed) for e in items) == 5
+    else:  # the drops were older than the part held: nothing held removed
+        assert len(desktop.messages) == held + 5 and not any(e.removed for e in items)

@@ -1,4 +1,5 @@
-"""The chat page on a chat at its history cap: a bounded DOM, and O(1) page work per new message."""
+"""The chat page on a chat at its history cap: a bounded DOM, O(1) page work per new message, and older
+messages than its bounded state holds fetched from /api/history when scrolled up."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
 CAP = 10_000
 WINDOW = 300  # rows the page keeps (services/gateway/static/app.js)
+#: a snapshot maximum that holds ~500 of the filler's messages: the page must fetch older ones
+SNAPSHOT_MAX = 32 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +29,8 @@ def full_chat(make_stack: Any) -> Iterator[tuple[Stack, Peer, str]]:
     """A stack whose chat holds CAP messages, and a peer logged in to write more."""
     if BASE_URL:
         pytest.skip("fills a chat of its own on a local stack (TRAITSWEB_BASE_URL is set)")
-    with make_stack(gateways=1, proxy=True) as stack, Peer(stack.broker_url("gateway")) as peer:
+    with make_stack(gateways=1, proxy=True, env={"*": {"TRAITSWEB_SNAPSHOT_MAX_BYTES": str(SNAPSHOT_MAX)}}) as stack, \
+             Peer(stack.broker_url("gateway")) as peer:
         session = peer.login("Filler")
         peer.wait_for(lambda m: m.get("trait") == "participants" and session in m.get("set", {}))
         futures = []
@@ -61,12 +65,18 @@ def test_a_page_at_the_cap_keeps_a_bounded_dom_and_updates_incrementally(browser
     page.wait_for_function("() => window.__mutations.removed >= 1")  # the window's oldest row goes
     assert page.evaluate("() => window.__mutations") == {"added": 1, "removed": 1}
     assert page.evaluate("() => document.querySelectorAll('#messages li').length") == WINDOW
-    # scrolled to the top, the page shows the older messages it holds, a window at a time
-    page.evaluate("() => { const l = document.querySelector('#messages'); l.scrollTop = 0; "
-                  "l.dispatchEvent(new Event('scroll')); }")
-    page.wait_for_function(f"() => document.querySelectorAll('#messages li').length === {2 * WINDOW}")
-    assert page.evaluate("() => document.querySelector('#messages li:first-child .text').textContent") == \
-        f"message {CAP + 6 - 2 * WINDOW}"
+    # scrolled to the top, the page shows older messages a window at a time: first those its state holds
+    # (the newest part only: the state is bounded), then ones it fetches from the replica's /api/history
+    held = page.evaluate("() => document.querySelectorAll('#messages li').length")
+    shown = WINDOW
+    while shown < 1500:
+        page.evaluate("() => { const l = document.querySelector('#messages'); l.scrollTop = 0; "
+                      "l.dispatchEvent(new Event('scroll')); }")
+        page.wait_for_function(f"() => document.querySelectorAll('#messages li').length > {shown}")
+        shown = page.evaluate("() => document.querySelectorAll('#messages li').length")
+    assert held == WINDOW and any("/api/history?trait=messages&before=" in url for url in page.requests)
+    texts = page.evaluate("() => [...document.querySelectorAll('#messages li .text')].map((e) => e.textContent)")
+    assert texts == [f"message {i}" for i in range(CAP + 5 - shown + 1, CAP + 5)] + ["one more at the cap"]
 
 
 @pytest.mark.parametrize("transport", ["sse", "ws"])

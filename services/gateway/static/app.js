@@ -59,10 +59,19 @@ function updateMessages(change) {
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
-// Scrolled to the top: show older messages from the state, a window at a time.
-function loadOlder() {
+// Scrolled to the top: show older messages from the state, a window at a time; once the rows reach the
+// oldest the state holds (a join gets only the newest part of a long history), fetch older ones from the
+// gateway (`client.older`, GET /api/history) into the state first.
+let fetching = false;
+async function loadOlder() {
   const list = $("messages");
-  if (list.scrollTop > 20 || rows.first === 0 || !client.state) return;
+  if (list.scrollTop > 20 || !client.state || fetching) return;
+  if (rows.first === 0) {
+    fetching = true;
+    try { await client.older("messages", WINDOW); } catch (error) { /* not now: the next scroll retries */ }
+    finally { fetching = false; }
+    if (rows.first === 0 || !client.state || list.scrollTop > 20) return;
+  }
   const start = Math.max(0, rows.first - WINDOW);
   const height = list.scrollHeight;
   list.prepend(...client.state.messages.slice(start, rows.first).map(messageRow));
@@ -129,6 +138,9 @@ client.addEventListener("change", (event) => {
 });
 client.addEventListener("batch", (event) => {
   if (event.detail.changes.some((c) => c.trait !== "messages")) renderPeople();
+});
+client.addEventListener("older", (event) => {
+  if (event.detail.trait === "messages") rows.first += event.detail.count; // the rows' items moved back
 });
 client.addEventListener("refused", (event) => {
   showError(event.detail.trait === "rating_selector" ? "rating-error" : "send-error", event.detail.detail);

@@ -34,6 +34,26 @@ export function applyChange(state, change) {
   }
 }
 
+/**
+ * `change` as it applies to lists holding items from `offsets[trait]` on (a truncated state: the reply's
+ * `truncated`); updates `offsets` (the same rules as traitsweb/state.py `localize`). List changes carry
+ * absolute indices: one before the part held only moves the offset (e.g. the oldest items dropped at a
+ * history cap), one reaching into it replaces its head.
+ */
+export function localize(change, offsets) {
+  const trait = change.trait;
+  if (change.op === "set") { delete offsets[trait]; return change; }
+  const offset = offsets[trait] || 0;
+  if (change.op !== "list" || offset === 0) return change;
+  const { index, removed, added } = change;
+  if (index >= offset) return { ...change, index: index - offset };
+  let local, next;
+  if (index + removed >= offset) { local = { ...change, index: 0, removed: index + removed - offset }; next = index; }
+  else { local = { ...change, index: 0, removed: 0, added: [] }; next = offset + added.length - removed; }
+  if (next) offsets[trait] = next; else delete offsets[trait];
+  return local;
+}
+
 const memberKey = (member) => JSON.stringify(member);
 
 function compareMembers(a, b) {
@@ -76,8 +96,10 @@ export function newMsgId() {
  *
  * Events (`addEventListener`; each a CustomEvent with `detail`):
  * - `reset` `{state, epoch, seq, schema}`: the whole state was (re)loaded: render it all;
- * - `change` `{change, state}`: one `trait_change` was applied to `state`;
+ * - `change` `{change, state}`: one `trait_change` was applied to `state` (as applied: a list's indices
+ *   are those of `state`, which holds a long list from `truncated[trait]` on; see `older()`);
  * - `batch` `{changes, state, epoch, seq}`: after the changes of one reply were applied;
+ * - `older` `{trait, count, state}`: `older()` put `count` older items in front of `state[trait]`;
  * - `refused` `{code, detail, trait, msg_id}`: the model refused one of this session's writes;
  * - `status` `{status: "live" | "reconnecting" | "offline", retryIn}`;
  * - `loggedout` `{}`: the session ended (logout, idle, expired); `start()` stops.
@@ -93,6 +115,8 @@ export class Client extends EventTarget {
     this.me = null;
     this.state = null;
     this.schema = {};
+    // per list trait the state holds only from an absolute index on, that index (older items: `older()`)
+    this.truncated = {};
     this.epoch = "";
     this.seq = 0;
     this.status = "offline";
@@ -175,6 +199,26 @@ export class Client extends EventTarget {
     this._retryNow();
   }
 
+  /**
+   * Fetch up to `limit` items of list `trait` older than those the state holds (`GET /api/history`) and
+   * put them in front of `state[trait]` (an `older` event says so at once). Resolves with how many were added: 0 when there are none, or
+   * when the replica's answer is not at this client's position (try again later).
+   */
+  async older(trait, limit = 300) {
+    const before = this.truncated[trait] || 0;
+    if (!before || this.state === null) return 0;
+    const query = `trait=${encodeURIComponent(trait)}&before=${before}&limit=${limit}`;
+    const reply = await this._fetch("GET", `/api/history?${query}`);
+    if (reply.status !== 200) throw this._error(reply);
+    const { epoch, seq, start, items } = reply.data;
+    if (epoch !== this.epoch || seq !== this.seq || this.truncated[trait] !== before || !items.length) return 0;
+    if (start + items.length !== before) return 0;
+    this.state[trait].unshift(...items);
+    if (start) this.truncated[trait] = start; else delete this.truncated[trait];
+    this._emit("older", { trait, count: items.length, state: this.state });
+    return items.length;
+  }
+
   async _load() {
     const reply = await this._fetch("GET", "/api/state");
     if (reply.status !== 200) throw this._error(reply);
@@ -233,6 +277,7 @@ export class Client extends EventTarget {
       this.epoch = reply.epoch;
       this.seq = reply.seq;
       this.state = reply.state;
+      this.truncated = { ...(reply.truncated || {}) };
       if (reply.schema) this.schema = reply.schema;
       this._emit("reset", { state: this.state, epoch: this.epoch, seq: this.seq, schema: this.schema });
       return;
@@ -242,9 +287,10 @@ export class Client extends EventTarget {
     for (const message of reply.messages) {
       if (message.seq <= this.seq) continue; // already applied (a resumed stream may repeat its start)
       if (message.type === "trait_change") {
-        applyChange(this.state, message);
-        changes.push(message);
-        this._emit("change", { change: message, state: this.state });
+        const change = localize(message, this.truncated);
+        applyChange(this.state, change);
+        changes.push(change);
+        this._emit("change", { change, state: this.state });
       } else if (message.type === "error" && this.me && message.to === this.me.id) {
         this._emit("refused", { code: message.code, detail: message.detail, trait: message.trait, msg_id: message.msg_id });
       }
