@@ -12,6 +12,7 @@ import pytest
 
 from runner.stack import Stack
 from tests.stompclient import Peer
+from tests.wait import wait_until
 from traitsweb import protocol
 
 pytestmark = pytest.mark.stack
@@ -135,7 +136,7 @@ def test_malformed_frames_are_dropped_and_change_nothing(
         before["state"]["participants"].pop(session, None)
     assert after["state"]["messages"] == before["state"]["messages"]
     assert after["state"]["participants"] == before["state"]["participants"]
-    assert "rejected" in model_stack.log("model")
+    wait_until(lambda: "rejected" in model_stack.log("model"), timeout=30, what="the model logging the rejection")
 
 
 #: the idle-logout stack's timeout: a touch every TOUCH_EVERY s keeps a session alive with a wide margin

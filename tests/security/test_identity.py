@@ -18,6 +18,7 @@ import pytest
 
 from runner.stack import Stack
 from tests.stompclient import Peer
+from tests.wait import wait_until
 from traitsweb import protocol
 
 pytestmark = pytest.mark.stack
@@ -113,7 +114,8 @@ def test_a_desktop_cannot_post_as_a_browser_session(stack: Stack, gateway: Peer,
     assert forged not in [m["text"] for m in after["state"]["messages"]]
     assert after["state"]["connection_ratings"].get(browser) == before["state"]["connection_ratings"].get(browser)
     assert after["state"]["participants"][browser] == "browser"
-    assert "desktop may not act for session" in stack.log("model")
+    wait_until(lambda: "desktop may not act for session" in stack.log("model"), timeout=30,
+               what="the model logging the refusal")
 
 
 def test_a_desktop_cannot_log_out_a_browser_session(stack: Stack, gateway: Peer, desktop: Peer) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from runner.stack import Stack
 from tests.stompclient import Peer
+from tests.wait import wait_until
 from traitsweb import protocol
 from traitsweb.broker import StompClient
 from traitsweb.settings import parse_broker_url
@@ -91,7 +92,7 @@ def test_a_poison_input_is_dead_lettered_and_the_model_serves_on(model_stack: St
     assert POISON not in texts and marker in texts
     assert_numbered_without_gaps(peer)
     assert model_stack.pid("model") == pid  # served on, not crashed and restarted
-    assert "poison input frame" in model_stack.log("model")
+    wait_until(lambda: "poison input frame" in model_stack.log("model"), timeout=30, what="the model logging the poison frame")
 
 
 @pytest.fixture(scope="module")
