@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_all(config: BenchConfig, run: Callable[[str, Callable[[], dict[str, Any]]], None], results: dict[str, Any]) -> None:
     """Every system alone: one stack or peer server at a time, stopped before the next starts."""
-    from bench import gateway, model_driven, peers
+    from bench import gateway, model_driven, page, peers
 
     peer_dir = _peer_dir(config)
     run("model throughput", lambda: _model(config))
@@ -137,6 +137,7 @@ def _run_all(config: BenchConfig, run: Callable[[str, Callable[[], dict[str, Any
     run("idle capacity", lambda: gateway.idle_section(config, stack))
     run("scaling", lambda: gateway.scaling_section(config, stack))
     run("model-driven", lambda: model_driven.section(config, stack))
+    run("generated page", lambda: page.section(config, stack))
     if not any(name in results["sections"] for name in compare.NEEDS):
         return
     results["sections"]["traitsweb beside the peers"] = compare.section(results["sections"])
