@@ -45,6 +45,9 @@ STACK_ENV = {
 #: python-socketio peer booted alongside it
 _shared: list[Stack] = []
 _sio_shared: list[SioPeer] = []
+#: ... and one stack per other model (``model_env``), kept until the end of the run by ``_kept``
+_by_model: dict[str, Stack] = {}
+_kept: list[contextlib.ExitStack] = []
 
 
 @contextlib.contextmanager
@@ -55,11 +58,19 @@ def stack(config: BenchConfig, name: str, *, model_env: dict[str, dict[str, str]
     if _shared and not model_env:
         yield _shared[0]
         return
+    key = json.dumps([model_env, options], sort_keys=True)
+    if _shared and key in _by_model:  # the quick run: sections asking for the same model share its stack
+        yield _by_model[key]
+        return
     run_dir = ROOT / ".run" / f"bench-{config.name}" / name
     if run_dir.exists():
         shutil.rmtree(run_dir)
     options["env"] = {service: {**STACK_ENV.get(service, {}), **(model_env or {}).get(service, {})}
                       for service in {*STACK_ENV, *(model_env or {})}}
+    if _shared:
+        _by_model[key] = _kept[0].enter_context(Stack(StackConfig(run_dir=run_dir, **options)))
+        yield _by_model[key]
+        return
     with Stack(StackConfig(run_dir=run_dir, **options)) as s:
         yield s
 
@@ -104,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with contextlib.ExitStack() as shared, contextlib.ExitStack() as ahead:
         shared.callback(pool.shutdown)
+        _kept.append(shared)
         if args.quick:  # the smoke run boots python-socketio's node and replicas while the stack boots
             with concurrent.futures.ThreadPoolExecutor(1) as booting:
                 peer = None

@@ -77,6 +77,8 @@ class _Reader:
     errors: int = 0
     #: kind "stamp": the last ``samples`` value seen (the reading the next ``stamp`` belongs to)
     samples: int | None = None
+    #: kind "stamp": a reading stamped after the window arrived, so every one inside it has (in order)
+    finished: bool = False
 
 
 def headers(token: str, origin: str) -> dict[str, str]:
@@ -124,7 +126,9 @@ def _handle_stamp(reader: _Reader, job: ReaderJob, latency: Latency, message: di
         reader.samples = message.get("value")
     elif message.get("trait") == "stamp" and reader.samples is not None:
         stamp = message["value"]
-        if job.warmup_end <= stamp <= job.window_end and reader.samples not in reader.received:
+        if stamp > job.window_end:
+            reader.finished = True
+        elif job.warmup_end <= stamp <= job.window_end and reader.samples not in reader.received:
             reader.received.add(reader.samples)
             latency.record(stamp, time.time())
 
@@ -163,7 +167,7 @@ def _from_state(reader: _Reader, job: ReaderJob, latency: Latency, state: dict[s
 
 
 def _done(reader: _Reader, job: ReaderJob) -> bool:
-    return len(reader.received) >= job.expected or time.monotonic() > job.deadline
+    return reader.finished or len(reader.received) >= job.expected or time.monotonic() > job.deadline
 
 
 async def _poll(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: Latency) -> None:
@@ -208,7 +212,7 @@ async def _stream(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: 
 
         def on_payload(payload: Any, now: float) -> None:
             _consume(reader, job, latency, payload, now)
-            if len(reader.received) >= job.expected:
+            if reader.finished or len(reader.received) >= job.expected:
                 conn.close()
 
         conn: SseConnection | WsConnection

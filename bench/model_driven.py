@@ -20,9 +20,7 @@ from bench.pool import readers
 from bench.procs import cpu_seconds
 from runner.stack import ROOT, Stack
 
-__all__ = ["MODEL", "section", "lost"]
-
-MODEL = "bench.models:instrument"
+__all__ = ["section", "lost"]
 StackFactory = Callable[..., ContextManager[Stack]]
 
 
@@ -77,16 +75,16 @@ def _run(stack: Stack, config: BenchConfig, transport: str, bases: list[str], pi
 
 
 def section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, Any]:
-    env = {"model": {"TRAITSWEB_MODEL": MODEL, "PYTHONPATH": str(ROOT)}}
+    env = {"model": {"TRAITSWEB_MODEL": config.driven_model, "PYTHONPATH": str(ROOT)}}
     rows = []
-    with stack_factory(config, "model-driven", gateways=2, proxy=False, model_env=env) as stack:
+    with stack_factory(config, "model-driven", gateways=2, proxy=True, model_env=env) as stack:
         bases = stack.gateway_urls
         pids = [stack.pid(f"gateway-{k}") for k in (1, 2)]
         for transport in ("poll", "sse"):
             rows.append(_run(stack, config, transport, bases, pids))
     targets = {"poll": 100, "sse": 50}
     return {
-        "description": f"`examples.instrument` (as `{MODEL}`, which adds a wall-clock `stamp` to each sample) "
+        "description": f"`examples.instrument` (as `{config.driven_model}`, which adds a wall-clock `stamp` to each sample) "
         f"taking 20 readings/s by itself, each tick published as 4 changes (append, trim, `samples`, `stamp`), "
         f"to {config.fanout_clients} long-poll and then {config.fanout_clients} SSE clients over 2 replicas "
         f"(direct), for {config.fanout_seconds:g} s after {config.warmup:g} s of warm-up. Latency: the client's "

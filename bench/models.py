@@ -18,7 +18,7 @@ from examples.instrument import Instrument, InstrumentHandler
 from traitsweb.background import Scheduler
 from traitsweb.bridge import SessionHandler, SharedModel
 
-__all__ = ["StampedInstrument", "BigLists", "instrument", "page_full", "page_quick"]
+__all__ = ["StampedInstrument", "BigLists", "QuickBench", "instrument", "page_full", "quick"]
 
 
 class StampedInstrument(Instrument):
@@ -74,9 +74,32 @@ class BigListsHandler(SessionHandler):
 BigLists.handler_class = BigListsHandler
 
 
+class QuickBench(StampedInstrument):
+    """The smoke run's one model for both sections: the stamped instrument and :class:`BigLists`' lists."""
+
+    values = List(Float, exposed=True, label="Values")
+    rows = List(Dict, exposed=True, label="Rows")
+    count = Int(0, exposed=True)
+    size = Int(100)
+    _row = staticmethod(BigLists._row)
+
+    def start(self, scheduler: Scheduler) -> None:
+        self.values = [float(k % 100) for k in range(self.size)]
+        self.rows = [BigLists._row(k) for k in range(self.size)]
+        self.count = self.size
+        super().start(scheduler)
+
+    def sample(self) -> None:
+        BigLists.tick(self)  # type: ignore[arg-type]  # the same traits, duck-typed
+        super().sample()
+
+
+QuickBench.handler_class = InstrumentHandler
+
+
+def quick() -> QuickBench:
+    return QuickBench()
+
+
 def page_full() -> BigLists:
     return BigLists()
-
-
-def page_quick() -> BigLists:
-    return BigLists(size=100)

@@ -118,7 +118,7 @@ def section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, Any]:
 
     size = load_model(config.page_model).size  # type: ignore[attr-defined]
     env = {"model": {"TRAITSWEB_MODEL": config.page_model, "PYTHONPATH": str(ROOT)}}
-    with stack_factory(config, "generated-page", gateways=1, proxy=True, model_env=env) as stack, \
+    with stack_factory(config, "generated-page", gateways=2, proxy=True, model_env=env) as stack, \
             sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:

@@ -27,7 +27,9 @@ def test_a_stamped_reading_is_recorded_once_inside_the_window() -> None:
     _consume(reader, job, latency, _tick(3, 8, now - 20), 0.0)  # stamped in the warm-up: not counted
     assert reader.received == {7} and latency.count == 1
     assert 40 <= latency.summary()["p50_ms"] < 10_000
-    assert reader.login.seq == 4
+    assert reader.login.seq == 4 and not reader.finished
+    _consume(reader, job, latency, _tick(5, 9, now + 11), 0.0)  # past the window: the reader is done
+    assert reader.finished and reader.received == {7}
 
 
 def test_readings_a_client_missed_are_lost() -> None:
