@@ -45,17 +45,32 @@ STACK_ENV = {
 #: python-socketio peer booted alongside it
 _shared: list[Stack] = []
 _sio_shared: list[SioPeer] = []
+#: ... and one stack per other model (``model_env``), kept until the end of the run by ``_kept``
+_by_model: dict[str, Stack] = {}
+_kept: list[contextlib.ExitStack] = []
 
 
 @contextlib.contextmanager
-def stack(config: BenchConfig, name: str, **options: Any) -> Iterator[Stack]:
-    if _shared:
+def stack(config: BenchConfig, name: str, *, model_env: dict[str, dict[str, str]] | None = None,
+          **options: Any) -> Iterator[Stack]:
+    """A benchmark stack; ``model_env`` (e.g. another ``TRAITSWEB_MODEL``) gets a stack of its own even in
+    the quick run."""
+    if _shared and not model_env:
         yield _shared[0]
+        return
+    key = json.dumps([model_env, options], sort_keys=True)
+    if _shared and key in _by_model:  # the quick run: sections asking for the same model share its stack
+        yield _by_model[key]
         return
     run_dir = ROOT / ".run" / f"bench-{config.name}" / name
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    options["env"] = STACK_ENV
+    options["env"] = {service: {**STACK_ENV.get(service, {}), **(model_env or {}).get(service, {})}
+                      for service in {*STACK_ENV, *(model_env or {})}}
+    if _shared:
+        _by_model[key] = _kept[0].enter_context(Stack(StackConfig(run_dir=run_dir, **options)))
+        yield _by_model[key]
+        return
     with Stack(StackConfig(run_dir=run_dir, **options)) as s:
         yield s
 
@@ -100,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with contextlib.ExitStack() as shared, contextlib.ExitStack() as ahead:
         shared.callback(pool.shutdown)
+        _kept.append(shared)
         if args.quick:  # the smoke run boots python-socketio's node and replicas while the stack boots
             with concurrent.futures.ThreadPoolExecutor(1) as booting:
                 peer = None
@@ -120,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_all(config: BenchConfig, run: Callable[[str, Callable[[], dict[str, Any]]], None], results: dict[str, Any]) -> None:
     """Every system alone: one stack or peer server at a time, stopped before the next starts."""
-    from bench import gateway, peers
+    from bench import gateway, model_driven, page, peers
 
     peer_dir = _peer_dir(config)
     run("model throughput", lambda: _model(config))
@@ -132,6 +148,8 @@ def _run_all(config: BenchConfig, run: Callable[[str, Callable[[], dict[str, Any
         config, peer_dir / "socketio", running=_sio_shared[0] if _sio_shared else None)))
     run("idle capacity", lambda: gateway.idle_section(config, stack))
     run("scaling", lambda: gateway.scaling_section(config, stack))
+    run("model-driven", lambda: model_driven.section(config, stack))
+    run("generated page", lambda: page.section(config, stack))
     if not any(name in results["sections"] for name in compare.NEEDS):
         return
     results["sections"]["traitsweb beside the peers"] = compare.section(results["sections"])
@@ -207,7 +225,7 @@ def _summary(sections: dict[str, Any]) -> list[str]:
     model = sections.get("model throughput", {})
     if "inputs_per_s" in model:
         out.append(f"model: {model['inputs_per_s']} inputs/s applied with persistence, {model['lost']} lost")
-    for name in ("fan-out", "idle capacity", "scaling"):
+    for name in ("fan-out", "idle capacity", "scaling", "model-driven", "generated page"):
         out += sections.get(name, {}).get("summary", [])
     return out
 

@@ -61,6 +61,12 @@ class ReaderJob:
     deadline: float
     origin: str
     source_addresses: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+    #: "chat": chat messages carrying their intended send time (``text_for``); "stamp": a model that
+    #: changes by itself (``bench.models.StampedInstrument``): each tick's ``samples`` is a reading, its
+    #: ``stamp`` (wall clock) the time of the change; ``warmup_end`` and ``window_end`` are then wall-clock
+    #: times, readings stamped outside them are not counted
+    kind: str = "chat"
+    window_end: float = float("inf")
 
 
 @dataclass
@@ -69,6 +75,10 @@ class _Reader:
     received: set[int] = field(default_factory=set)
     resets: int = 0
     errors: int = 0
+    #: kind "stamp": the last ``samples`` value seen (the reading the next ``stamp`` belongs to)
+    samples: int | None = None
+    #: kind "stamp": a reading stamped after the window arrived, so every one inside it has (in order)
+    finished: bool = False
 
 
 def headers(token: str, origin: str) -> dict[str, str]:
@@ -97,6 +107,9 @@ async def login_many(bases: list[str], count: int, origin: str, *, concurrency: 
 
 
 def _handle(reader: _Reader, job: ReaderJob, latency: Latency, message: dict[str, Any], now: float) -> None:
+    if job.kind == "stamp":
+        _handle_stamp(reader, job, latency, message)
+        return
     if message.get("type") != "trait_change" or message.get("trait") != "messages":
         return
     for item in message.get("added") or []:
@@ -104,6 +117,20 @@ def _handle(reader: _Reader, job: ReaderJob, latency: Latency, message: dict[str
         if parsed and parsed[0] not in reader.received:
             reader.received.add(parsed[0])
             latency.record(parsed[1], now)
+
+
+def _handle_stamp(reader: _Reader, job: ReaderJob, latency: Latency, message: dict[str, Any]) -> None:
+    if message.get("type") != "trait_change":
+        return
+    if message.get("trait") == "samples":
+        reader.samples = message.get("value")
+    elif message.get("trait") == "stamp" and reader.samples is not None:
+        stamp = message["value"]
+        if stamp > job.window_end:
+            reader.finished = True
+        elif job.warmup_end <= stamp <= job.window_end and reader.samples not in reader.received:
+            reader.received.add(reader.samples)
+            latency.record(stamp, time.time())
 
 
 def _consume(reader: _Reader, job: ReaderJob, latency: Latency, payload: Any, now: float) -> None:
@@ -128,6 +155,9 @@ def _consume(reader: _Reader, job: ReaderJob, latency: Latency, payload: Any, no
 
 
 def _from_state(reader: _Reader, job: ReaderJob, latency: Latency, state: dict[str, Any], now: float) -> None:
+    if job.kind == "stamp":  # a reset: the readings in between were not seen one by one (lost)
+        reader.samples = state.get("samples")
+        return
     for item in state.get("messages") or []:
         if isinstance(item, dict):
             parsed = parse_text(job.tag, item.get("text", ""))
@@ -137,7 +167,7 @@ def _from_state(reader: _Reader, job: ReaderJob, latency: Latency, state: dict[s
 
 
 def _done(reader: _Reader, job: ReaderJob) -> bool:
-    return len(reader.received) >= job.expected or time.monotonic() > job.deadline
+    return reader.finished or len(reader.received) >= job.expected or time.monotonic() > job.deadline
 
 
 async def _poll(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: Latency) -> None:
@@ -182,7 +212,7 @@ async def _stream(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: 
 
         def on_payload(payload: Any, now: float) -> None:
             _consume(reader, job, latency, payload, now)
-            if len(reader.received) >= job.expected:
+            if reader.finished or len(reader.received) >= job.expected:
                 conn.close()
 
         conn: SseConnection | WsConnection
@@ -241,11 +271,13 @@ async def _run(job: ReaderJob) -> dict[str, Any]:
         for k, r in enumerate(readers)
     ))
     missing: dict[int, int] = {}
-    for r in readers:
+    for r in readers if job.kind == "chat" else ():
         for i in set(range(job.expected)) - r.received:
             missing[i] = missing.get(i, 0) + 1
     return {
         "missing": missing,
+        #: kind "stamp": each reader's (lowest, highest, count) of the readings it saw in the window
+        "windows": [(min(r.received), max(r.received), len(r.received)) if r.received else None for r in readers],
         "histogram": latency.hist.encode(),
         "count": latency.count,
         "skipped": latency.skipped,

@@ -37,6 +37,11 @@ class BenchConfig:
     lead: float = 5.0
     #: count the broker's queues and connections in fan-out (three `rabbitmqctl` runs, an Erlang VM each)
     broker_counts: bool = True
+    #: model-driven updates: the model served (``bench.models``)
+    driven_model: str = "bench.models:instrument"
+    #: generated page: the model served (``bench.models``) and seconds of further changes measured
+    page_model: str = "bench.models:page_full"
+    page_seconds: float = 10.0
     #: runs of every headline section (traitsweb's round trip and fan-out, the floor, each peer)
     repeats: int = 3
 
@@ -63,4 +68,8 @@ QUICK = BenchConfig(
     lead=0.5,
     repeats=1,
     broker_counts=False,
+    # one model (and one stack) for both sections in the smoke run
+    driven_model="bench.models:quick",
+    page_model="bench.models:quick",
+    page_seconds=1.0,
 )

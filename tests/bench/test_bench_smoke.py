@@ -53,7 +53,8 @@ def test_report_is_well_formed(results: dict[str, Any]) -> None:
                     "### traitsweb beside the peers"):
         assert heading in text
     assert results["machine"]["nproc"] >= 1 and results["machine"]["cpu"]
-    assert {"model throughput", *HEADLINE, "traitsweb beside the peers"} <= set(results["sections"])
+    assert {"model throughput", *HEADLINE, "traitsweb beside the peers", "model-driven", "generated page"} <= set(
+        results["sections"])
     for name, section in results["sections"].items():
         assert section["rows"], f"section {name} has no rows"
         assert not section["description"].startswith("FAILED"), section["description"]
@@ -101,6 +102,15 @@ def test_every_latency_was_recorded(results: dict[str, Any]) -> None:
     for name in ("Nchan", "python-socketio"):  # the peers' rows carry their percentiles flat
         for row in results["sections"][name]["rows"]:
             assert 0 < row["p50 ms"] <= row["p99 ms"] <= row["max ms"], (name, row)
+
+
+def test_the_model_driven_and_page_sections_measured_something(results: dict[str, Any]) -> None:
+    driven = results["sections"]["model-driven"]["rows"]
+    assert [r["transport"] for r in driven] == ["poll", "sse"]
+    assert all(r["recorded"] > 0 and r["client errors"] == 0 for r in driven), driven
+    page = results["sections"]["generated page"]["rows"]
+    assert [r["transport"] for r in page] == ["poll", "sse"]
+    assert all(r["joined to rendered ms"] > 0 and r["changes measured (item changes and sets)"] > 0 for r in page), page
 
 
 def test_no_message_was_lost(results: dict[str, Any]) -> None:

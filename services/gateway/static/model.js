@@ -9,6 +9,7 @@ const ROWS = 200; // table rows kept in the page: the newest ones
 const POINTS = 2000; // points drawn in a chart: the newest ones
 const transport = new URLSearchParams(window.location.search).get("transport") || "poll";
 const client = new Client({ transport });
+window.__traitsweb = client; // read-only hook for measurement (bench/page.py times the change handling)
 const views = new Map(); // trait -> { update(change), render() }
 const controls = new Map(); // trait -> { show(value), error(text) }
 const dirty = new Set(); // views to redraw at the next animation frame
