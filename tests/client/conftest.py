@@ -32,6 +32,7 @@ def _reraise_observer_errors() -> Iterator[None]:
 @pytest.fixture(scope="package")
 def lab_stack(make_stack: Callable[..., AbstractContextManager[Stack]]) -> Iterator[Stack]:
     """RabbitMQ, the lab model and 2 gateways behind nginx."""
-    env = {"*": {"TRAITSWEB_HEARTBEAT_MS": "5000"}, "model": {"TRAITSWEB_MODEL": LAB}}
+    # sessions outlive any pause of this module's tests (broker and gateway restarts under load)
+    env = {"*": {"TRAITSWEB_HEARTBEAT_MS": "5000"}, "model": {"TRAITSWEB_MODEL": LAB, "TRAITSWEB_IDLE_TIMEOUT": "3600"}}
     with make_stack(gateways=2, proxy=True, env=env) as stack:
         yield stack
