@@ -26,15 +26,18 @@ MODES = ("steady", "sine", "noise")
 
 
 class Instrument(SharedModel):
-    setpoint = Range(LOW, HIGH, 20.0, exposed=True, label="Setpoint", desc="the level the reading follows")
-    mode = Enum(*MODES, exposed=True, label="Mode", desc="how the reading moves around the setpoint")
-    running = Bool(True, exposed=True, label="Running", desc="whether the instrument takes readings")
+    setpoint = Range(LOW, HIGH, 20.0, exposed=True, label="Setpoint", desc="the level the reading follows",
+                     group="Settings", order=1)
+    mode = Enum(*MODES, exposed=True, label="Mode", desc="how the reading moves around the setpoint",
+                group="Settings", order=2)
+    running = Bool(True, exposed=True, label="Running", desc="whether the instrument takes readings",
+                   group="Settings", order=3)
     #: the last ``keep`` readings, oldest first
-    readings = List(Float, exposed=True, label="Readings")
+    readings = List(Float, exposed=True, label="Readings", group="Measurements", order=4)
     #: readings taken since the instrument was first started (dropped ones included)
-    samples = Int(0, exposed=True, label="Samples")
+    samples = Int(0, exposed=True, label="Samples", group="Measurements", order=5)
     #: mean, minimum, maximum and standard deviation of ``readings``, computed off the lock
-    statistics = Dict(Str, Float, exposed=True, label="Statistics")
+    statistics = Dict(Str, Float, exposed=True, label="Statistics", group="Measurements", order=6)
 
     #: readings per second and how many are kept
     rate = Float(20.0)

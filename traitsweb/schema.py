@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 Schema = dict[str, Any]
 
+#: what a generated view reads from a property, as opposed to what a write must satisfy
+_PRESENTATION = ("title", "description", "x-order", "x-group")
+
 #: A HasTraits class inside itself (a tree of nodes) is described this deep, then as any JSON.
 _MAX_DEPTH = 8
 
@@ -59,6 +62,8 @@ def describe(ctrait: CTrait, *, _depth: int = 0) -> Schema:
         schema["description"] = str(trait.desc)
     if isinstance(trait.order, (int, float)) and not isinstance(trait.order, bool):
         schema["x-order"] = trait.order  # where a generated view puts it (``order=`` metadata)
+    if isinstance(trait.group, str) and trait.group:
+        schema["x-group"] = trait.group  # the heading a generated view puts it under (``group=`` metadata)
     default = trait.default
     if default is not Undefined and _is_json_scalar(default) and default is not None and schema:
         schema["default"] = default
@@ -78,6 +83,11 @@ def model_schema(exposed: dict[str, CTrait], writable: dict[str, CTrait]) -> Sch
             properties[name] = _describe_or_any(name, writable[name])
             if name not in exposed:
                 properties[name]["writeOnly"] = True
+            else:  # how to show it comes from the model's trait where the handler's says nothing
+                shown = _describe_or_any(name, exposed[name])
+                for key in _PRESENTATION:
+                    if key in shown:
+                        properties[name].setdefault(key, shown[key])
         else:
             properties[name] = {**_describe_or_any(name, exposed[name]), "readOnly": True}
     return {"type": "object", "properties": properties}

@@ -107,6 +107,10 @@ def test_the_instrument_page_charts_readings_the_model_takes_by_itself(browser: 
     page.wait_for_function(f"() => document.querySelector('[data-trait=samples]').textContent !== '{seen}'")
     page.wait_for_function(f"() => Number(document.querySelector('{chart}').dataset.points) > {start} || {start} >= 200")
     assert page.eval_on_selector("[data-control=mode] select", "s => s.options.length") == 3
+    # the model's group and order metadata lay the page out
+    assert page.eval_on_selector_all("#views h2.group", "hs => hs.map(h => h.textContent)") == ["Settings", "Measurements"]
+    views = page.eval_on_selector_all("#views [data-view]", "vs => vs.map(v => v.dataset.view)")
+    assert views[-6:] == ["setpoint", "mode", "running", "readings", "samples", "statistics"]
     page.select_option("[data-control=mode] select", label="sine")
     page.wait_for_function("() => document.querySelector('[data-trait=mode]').textContent === 'sine'")
     move_slider(page, "setpoint", 60)

@@ -59,8 +59,11 @@ UNLIMITED = "1000000"
 def fuzz_stack(make_stack: Any) -> Iterator[Stack]:
     if os.environ.get("TRAITSWEB_BASE_URL"):
         pytest.skip("needs a stack of its own with the rate limits raised (TRAITSWEB_BASE_URL is set)")
-    limits = {f"TRAITSWEB_{name}": UNLIMITED for name in ("SEND_RATE", "SEND_BURST", "LOGIN_RATE", "LOGIN_BURST")}
-    with make_stack(gateways=2, proxy=True, env={"gateway": limits}) as stack:
+    limits = {f"TRAITSWEB_{name}": UNLIMITED for name in (
+        "SEND_RATE", "SEND_BURST", "LOGIN_RATE", "LOGIN_BURST", "POLL_RATE", "POLL_BURST", "STATE_RATE", "STATE_BURST",
+        "SESSIONS_PER_ADDRESS")}
+    proxy = {"PROXY_REQ_RATE": UNLIMITED, "PROXY_REQ_BURST": UNLIMITED, "PROXY_REQ_DELAY": UNLIMITED}
+    with make_stack(gateways=2, proxy=True, env={"gateway": limits, "proxy": proxy}) as stack:
         yield stack
 
 

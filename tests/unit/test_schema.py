@@ -84,6 +84,7 @@ class Example(HasTraits):
     string = String(minlen=2, maxlen=4)
     tree = Instance(Node)
     labelled = Int(label="Set point", desc="the temperature to hold, in kelvin")
+    placed = Float(order=2, group="Sensors")
 
 
 @pytest.mark.parametrize(
@@ -127,6 +128,7 @@ class Example(HasTraits):
         ("string", {"type": "string", "minLength": 2, "maxLength": 4, "default": ""}),
         ("labelled", {"type": "integer", "title": "Set point", "description": "the temperature to hold, in kelvin",
                       "default": 0}),
+        ("placed", {"type": "number", "default": 0.0, "x-order": 2, "x-group": "Sensors"}),
     ],
 )
 def test_each_trait_type(name: str, schema: dict[str, Any]) -> None:

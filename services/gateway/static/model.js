@@ -52,9 +52,14 @@ function describe(schema, state) {
       title: entry.title || name.replace(/_/g, " "),
       description: entry.description || "",
       order: typeof entry["x-order"] === "number" ? entry["x-order"] : 1000 + position++,
+      group: typeof entry["x-group"] === "string" ? entry["x-group"] : "",
     });
   }
-  return fields.sort((a, b) => a.order - b.order);
+  // ungrouped fields first, then each group in the order of its first field
+  const firsts = new Map();
+  for (const f of [...fields].sort((a, b) => a.order - b.order)) if (!firsts.has(f.group)) firsts.set(f.group, f.order);
+  const rank = (f) => (f.group ? firsts.get(f.group) : -Infinity);
+  return fields.sort((a, b) => rank(a) - rank(b) || a.order - b.order);
 }
 
 const isNumeric = (items) => items.length > 0 && items.every((v) => typeof v === "number");
@@ -273,12 +278,17 @@ function build() {
   const form = $("controls");
   const container = $("views");
   form.replaceChildren(); container.replaceChildren();
+  let heading = "";
   for (const field of fields) {
     if (field.writable && Object.keys(field.schema).some((k) => ["type", "enum"].includes(k))) {
       const control = makeControl(field);
       controls.set(field.name, control);
       form.append(control.element);
       if (field.inState) control.show(client.state[field.name]);
+    }
+    if (field.inState && field.group && field.group !== heading) {
+      heading = field.group;
+      container.append(el("h2", { class: "group", text: field.group }));
     }
     if (field.inState) {
       const view = makeView(field);
