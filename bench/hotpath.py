@@ -9,8 +9,8 @@ request (``time.thread_time``: the model's threads and the broker's are not coun
 - a held-then-woken poll (``--clients`` polls held at the head, one send wakes them all; per poll),
 - a send (``POST /api/send``, up to the broker's receipt),
 
-each through the whole app and, for the poll, with the endpoint called directly (what the app adds
-around it is the difference). ``--profile FILE`` writes a cProfile of the immediate-poll loop.
+each through the whole app and, for the poll, also through the router alone (without the middleware
+stack) and with the endpoint called directly (the differences are what each layer adds). ``--profile FILE`` writes a cProfile of the immediate-poll loop.
 """
 
 from __future__ import annotations
@@ -200,6 +200,7 @@ async def measure(args: argparse.Namespace, broker_url: str, secret: str) -> dic
         profile = cProfile.Profile() if args.profile else None
         results = {
             "immediate poll, app": await immediate_poll(driver, args.count, args.repeat, profile=profile),
+            "immediate poll, router only": await immediate_poll(driver, args.count, args.repeat, app=app.router),
             "immediate poll, endpoint only": await immediate_poll(driver, args.count, args.repeat, app=stream.poll),
             "held-then-woken poll, app": await woken_poll(driver, args.clients, args.repeat),
             "send, app": await send(driver, args.sends, args.repeat),
