@@ -228,9 +228,8 @@ class Hub:
                    waiter: Waiter | None = None) -> Batch:
         """Hold until there is something for ``session`` after ``since``, or ``timeout``
         (or until ``waiter`` is interrupted: then the reply is empty)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        waiter = waiter or Waiter(self)
+        loop = self._loop
+        deadline = None  # the clock and the waiter only for a poll that waits: most are answered at once
         while True:
             if self.state.ready:
                 batch = self.collect(since, epoch, session)
@@ -238,6 +237,9 @@ class Hub:
                     return batch
                 if batch is not None:
                     since = batch.seq  # only other sessions' private messages: skip past them
+            if deadline is None:
+                deadline = loop.time() + timeout
+                waiter = waiter or Waiter(self)
             if loop.time() >= deadline:
                 break
             await waiter.wait(deadline)

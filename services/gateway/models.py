@@ -109,8 +109,9 @@ class HistoryReply(BaseModel):
 
 
 class StreamQuery(BaseModel):
-    """Where a poll, an event stream or a WebSocket starts."""
+    """Where a poll, an event stream or a WebSocket starts (frozen: one parsed query serves many requests)."""
 
+    model_config = ConfigDict(frozen=True)
     since: int = Field(0, ge=0, lt=10**18, description="the last seq the client has")
     epoch: str = Field("", max_length=64, description="the epoch of `since`")
 

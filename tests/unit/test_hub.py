@@ -132,3 +132,25 @@ def test_no_state_yet_is_an_error_after_the_wait() -> None:
             await hub.wait(0, None, ALICE, timeout=0.01)
 
     run(main())
+
+
+def test_an_answer_at_once_or_a_zero_timeout_never_suspends() -> None:
+    """A poll that is behind, or at the head with ``timeout=0``, is answered in the same loop turn (no wait
+    is registered, no timer slot is joined)."""
+
+    def without_suspending(coroutine: Any) -> Any:
+        try:
+            coroutine.send(None)
+        except StopIteration as done:
+            return done.value
+        coroutine.close()
+        raise AssertionError("the wait suspended")
+
+    async def main() -> None:
+        hub = await _hub(said(1, "one"))
+        behind = without_suspending(hub.wait(0, "e1", ALICE, timeout=25))
+        assert texts(behind.body) == ["one"]
+        at_head = without_suspending(hub.wait(1, "e1", ALICE, timeout=0))
+        assert at_head.count == 0 and at_head.seq == 1 and hub.waiting == 0
+
+    run(main())

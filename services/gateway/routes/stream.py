@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
@@ -39,6 +40,10 @@ __all__ = ["PlainASGI", "events", "operations", "poll", "send", "websocket"]
 MAX_HELD_PER_SESSION = 8
 #: an SSE stream or WebSocket writes at least this often (an SSE comment; nothing on a WebSocket)
 KEEPALIVE = 15.0
+#: distinct query strings whose validated query is remembered, and the longest remembered: clients at one
+#: position poll with the same query string, so most polls skip parsing and validation
+QUERIES_CACHED = 4096
+QUERY_CACHED_MAX = 256
 _JSON = [(b"content-type", b"application/json")]
 _SSE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
         (b"x-accel-buffering", b"no")]
@@ -88,7 +93,7 @@ async def poll(scope: Scope, receive: Receive, send: Send) -> None:
     """The Comet long-poll: everything after `since` this session may see, at once or as soon as it comes (an
     empty reply after `timeout`; a `reset` with the full state when `since`/`epoch` cannot be continued)."""
     replica = Replica.of(scope)
-    query = parse(replica.poll_query, _query(scope), "query")
+    query = _query(replica.poll_query, scope)
     session = await replica.auth.session(_headers(scope), scope["scheme"])
     replica.poll_limit.poll(replica.hub, session.id, query.since, query.epoch or None)
     batch = await _held(replica, session, query.since, query.epoch or None, query.timeout)  # type: ignore[attr-defined]
@@ -102,7 +107,7 @@ async def events(scope: Scope, receive: Receive, send: Send) -> None:
     """Server-Sent Events: one `batch` event per poll-like reply (`reset` for a full state); resumes from
     `Last-Event-ID` (= seq)."""
     replica = Replica.of(scope)
-    query = parse(StreamQuery, _query(scope), "query")
+    query = _query(StreamQuery, scope)
     headers = _headers(scope)
     session = await replica.auth.session(headers, scope["scheme"])  # also refuses a foreign Origin
     replica.poll_limit.poll(replica.hub, session.id, query.since, query.epoch or None)
@@ -149,7 +154,7 @@ async def websocket(scope: Scope, receive: Receive, send: Send) -> None:
         return
     replica = Replica.of(scope)
     try:
-        query = parse(SocketQuery, _query(scope), "query")
+        query = _query(SocketQuery, scope)
         session = await replica.auth.session(_headers(scope), scope["scheme"], query_token=query.token)
         replica.poll_limit.poll(replica.hub, session.id, query.since, query.epoch or None)
     except ApiError as exc:
@@ -211,9 +216,24 @@ async def _held(replica: Replica, session: Session, since: int, epoch: str | Non
     return batch
 
 
-def _query(scope: Scope) -> dict[str, str]:
-    """The query's parameters (a repeated one: the last), for a model to validate."""
-    return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+Q = TypeVar("Q", bound=StreamQuery)
+
+
+def _query(model: type[Q], scope: Scope) -> Q:
+    """The query as ``model`` (``400 bad_request`` if it is not one); a short query string is validated
+    once (the models are frozen, so one instance serves every request with that string)."""
+    raw: bytes = scope["query_string"]
+    if len(raw) > QUERY_CACHED_MAX:
+        return _validated(model, raw)
+    return _cached(model, raw)
+
+
+def _validated(model: type[Q], raw: bytes) -> Q:
+    """The query's parameters (a repeated one: the last), validated by ``model``."""
+    return parse(model, dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)), "query")
+
+
+_cached = functools.lru_cache(maxsize=QUERIES_CACHED)(_validated)  # refusals (exceptions) are not cached
 
 
 def _headers(scope: Scope) -> dict[str, str]:
