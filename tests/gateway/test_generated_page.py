@@ -120,3 +120,48 @@ def test_the_instrument_page_charts_readings_the_model_takes_by_itself(browser: 
     page.screenshot(path=str(SHOTS / "instrument-page.png"), full_page=True)
     if os.environ.get("TRAITSWEB_UPDATE_SCREENSHOTS"):
         shutil.copy(SHOTS / "instrument-page.png", ROOT / "docs" / "screenshot-instrument.png")
+
+
+@pytest.fixture(scope="module")
+def taskboard(make_stack: Any) -> Iterator[Stack]:
+    if BASE_URL:
+        pytest.skip("serves a model of its own on a local stack (TRAITSWEB_BASE_URL is set)")
+    env = {"model": {"TRAITSWEB_MODEL": "examples.taskboard:create"}}
+    with make_stack(gateways=1, proxy=True, env=env) as stack:
+        yield stack
+
+
+def add_task(page: Any, text: str) -> None:
+    page.fill("[data-control=new_task] input[type=text]", text)
+    page.click("[data-control=new_task] button")
+    page.wait_for_function("() => document.querySelector('[data-control=new_task] input').value === ''")
+
+
+def test_the_task_board_page_shows_dicts_and_sets_item_by_item(browser: Any, taskboard: Stack) -> None:  # noqa: F811
+    page = open_chat(browser, taskboard.proxy_url, "Planner", main="#model", viewport={"width": 1100, "height": 800})
+    other = open_chat(browser, taskboard.proxy_url, "Doer", main="#model")
+    add_task(page, "write the report #docs #urgent")
+    add_task(page, "order reagents #lab")
+    cell = "[data-trait=tasks] td"
+    other.wait_for_function(f"() => [...document.querySelectorAll('{cell}')].some(td => td.textContent === 'order reagents')")
+    chips = other.eval_on_selector_all("[data-trait=tags] li", "ls => ls.map(l => l.textContent)")
+    assert {"docs", "urgent", "lab"} <= set(chips)
+    rows = other.evaluate("() => document.querySelectorAll('[data-trait=tasks] tbody tr').length")
+    task_id = other.evaluate(f"() => [...document.querySelectorAll('[data-trait=tasks] tbody tr')]"
+                             f".find(tr => tr.textContent.includes('write the report')).firstElementChild.textContent")
+    other.evaluate("() => { window.__rows = document.querySelector('[data-trait=tasks] tbody').children.length;"
+                   " window.__first = document.querySelector('[data-trait=tasks] tbody tr'); }")
+    other.fill("[data-control=complete] input[type=text]", task_id)
+    other.click("[data-control=complete] button")
+    page.wait_for_function(f"() => [...document.querySelectorAll('[data-trait=tasks] tbody tr')]"
+                           f".some(tr => tr.firstElementChild.textContent === '{task_id}' && tr.textContent.includes('yes'))")
+    # the row changed in place: the table was not rebuilt
+    assert other.evaluate("() => document.querySelector('[data-trait=tasks] tbody tr') === window.__first")
+    assert other.evaluate("() => document.querySelector('[data-trait=tasks] tbody').children.length") == rows
+    other.fill("[data-control=complete] input[type=text]", "t999")
+    other.click("[data-control=complete] button")
+    other.wait_for_function("() => document.querySelector('[data-control=complete] .error').textContent !== ''")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "taskboard-page.png"), full_page=True)
+    if os.environ.get("TRAITSWEB_UPDATE_SCREENSHOTS"):
+        shutil.copy(SHOTS / "taskboard-page.png", ROOT / "docs" / "screenshot-taskboard.png")

@@ -31,6 +31,7 @@ const format = (value) => {
   if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toPrecision(6).replace(/\.?0+$/, "");
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (typeof value === "string") return value;
+  if (Array.isArray(value) && value.every((v) => v === null || typeof v !== "object")) return value.map(format).join(", ");
   return JSON.stringify(value);
 };
 
@@ -160,27 +161,52 @@ function listView(field, card) {
   return { render, update };
 }
 
-// A dict as a key/value table, one row per key, changed in place.
+// A dict as a table, one row per key, changed in place; values that are objects get a column per field.
 function dictView(field, card) {
   const body = el("tbody");
-  const table = el("table", { "data-trait": field.name }, el("thead", {}, el("tr", {}, el("th", { text: "key" }), el("th", { text: "value" }))), body);
+  const table = el("table", { "data-trait": field.name });
   card.append(el("div", { class: "table-wrap" }, table));
   const rows = new Map();
+  let columns = [];
+  const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+  const cells = (value) => (columns.length ? columns.map((c) => (isObject(value) ? value[c] : undefined)) : [value]);
   const put = (key, value) => {
     let tr = rows.get(key);
-    if (!tr) { tr = el("tr", {}, el("td", { text: key }), el("td")); rows.set(key, tr); body.append(tr); }
-    tr.lastElementChild.textContent = format(value);
+    if (!tr) { tr = el("tr"); rows.set(key, tr); body.append(tr); }
+    tr.replaceChildren(el("td", { text: key }), ...cells(value).map((c) => el("td", { text: format(c) })));
   };
   const render = () => {
+    const items = client.state[field.name] || {};
+    columns = [];
+    for (const value of Object.values(items)) {
+      if (isObject(value)) for (const k of Object.keys(value)) if (!columns.includes(k)) columns.push(k);
+    }
+    const head = el("thead", {}, el("tr", {}, el("th", { text: "key" }), ...(columns.length ? columns : ["value"]).map((c) => el("th", { text: c }))));
     rows.clear(); body.replaceChildren();
-    for (const [key, value] of Object.entries(client.state[field.name] || {})) put(key, value);
+    table.replaceChildren(head, body);
+    for (const [key, value] of Object.entries(items)) put(key, value);
   };
   const update = (change) => {
     if (change.op !== "dict") return render();
+    const added = Object.values(change.set || {});
+    if (added.some((v) => isObject(v) && Object.keys(v).some((k) => !columns.includes(k)))) return render();
     for (const key of change.removed || []) { const tr = rows.get(key); if (tr) { tr.remove(); rows.delete(key); } }
     for (const [key, value] of Object.entries(change.set || {})) put(key, value);
   };
   return { render, update };
+}
+
+// Every shared model's `participants` (session id -> name): who is here, by name.
+function participantsView(field, card) {
+  const list = el("ul", { class: "chips", "data-trait": field.name });
+  card.append(list);
+  return {
+    render: () => {
+      const me = client.me && client.me.id;
+      const people = Object.entries(client.state[field.name] || {}).sort((a, b) => a[1].localeCompare(b[1]));
+      list.replaceChildren(...people.map(([id, name]) => el("li", { text: id === me ? name + " (you)" : name })));
+    },
+  };
 }
 
 function setView(field, card) {
@@ -196,13 +222,18 @@ function makeView(field) {
   const value = client.state[field.name];
   const schema = field.schema;
   let view;
-  if (schema.uniqueItems) view = setView(field, card);
+  if (field.name === "participants" && value && typeof value === "object") view = participantsView(field, card);
+  else if (schema.uniqueItems) view = setView(field, card);
   else if (Array.isArray(value)) {
     const numeric = ["number", "integer"].includes(schema.items && schema.items.type) || isNumeric(value);
     view = numeric ? chartView(field, card) : listView(field, card);
     view.provisional = value.length === 0 && !(schema.items && schema.items.type); // a chart or a table?
     card.classList.add("wide");
-  } else if (value && typeof value === "object") view = dictView(field, card);
+  } else if (value && typeof value === "object") {
+    view = dictView(field, card);
+    const items = (schema.additionalProperties && schema.additionalProperties.type) || "";
+    if (items === "object" || Object.values(value).some((v) => v && typeof v === "object")) card.classList.add("wide");
+  }
   else view = scalarView(field, card);
   view.card = card;
   return view;
