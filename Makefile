@@ -81,6 +81,9 @@ screenshot: setup
 	rm -rf .run/screenshot
 	PYTHONPATH=. xvfb-run -a -s "-screen 0 1280x800x24" $(PY) scripts/screenshot.py \
 		docs/screenshot-desktop-instrument.png --model examples.instrument:create --seconds 14
+	rm -rf .run/screenshot
+	PYTHONPATH=. xvfb-run -a -s "-screen 0 1280x800x24" $(PY) scripts/screenshot.py \
+		docs/screenshot-desktop-taskboard.png --model examples.taskboard:create --seconds 6
 	TRAITSWEB_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/gateway/test_browser.py -k two_pages
 
 clean:

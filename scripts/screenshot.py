@@ -93,6 +93,8 @@ def main() -> None:
             _chat(traffic, args.seconds)
         elif args.model == "examples.instrument:create":
             _instrument(traffic, args.seconds)
+        elif args.model == "examples.taskboard:create":
+            _taskboard(traffic, args.seconds)
         else:
             time.sleep(args.seconds)  # the model moves by itself, or not at all
         time.sleep(1.5)  # let the window's 0.1 s redraw timer show the last changes
@@ -110,6 +112,17 @@ def _instrument(traffic: Traffic, seconds: float) -> None:
     for trait, value in steps:  # within the last 10 s: the 200 readings kept at 20 Hz show every step
         traffic.write(session, trait, value)
         time.sleep(1.5)
+
+
+def _taskboard(traffic: Traffic, seconds: float) -> None:
+    """Two people fill the board and finish a task."""
+    ada, grace = traffic.login("ada"), traffic.login("grace")
+    for who, text in ((ada, "write the report #docs #urgent"), (grace, "order reagents #lab"),
+                      (ada, "calibrate the balance #lab"), (grace, "book the cold room #lab #urgent")):
+        traffic.write(who, "new_task", text)
+        time.sleep(0.5)
+    traffic.write(grace, "complete", "t2")
+    time.sleep(max(0.0, seconds - 2.5))
 
 
 def _chat(traffic: Traffic, seconds: float) -> None:

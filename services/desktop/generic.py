@@ -79,7 +79,8 @@ def view_kind(model: DesktopModel) -> tuple[Any, ...]:
 
 
 def format_value(value: Any) -> str:
-    """One value as a short text (a float to 6 significant digits; containers as compact JSON)."""
+    """One value as a short text (a float to 6 significant digits; a list of scalars as its items; other
+    containers as compact JSON)."""
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -88,6 +89,9 @@ def format_value(value: Any) -> str:
         return f"{value:.6g}"
     if isinstance(value, (int, str)):
         return str(value)
+    if isinstance(value, list) and all(v is None or isinstance(v, (bool, int, float, str)) for v in value):
+        text = ", ".join(format_value(v) for v in value)  # a list of scalars: its items
+        return text if len(text) <= 120 else text[:119] + "…"
     text = json.dumps(value, separators=(", ", ": "), sort_keys=True)
     return text if len(text) <= 120 else text[:119] + "…"
 
@@ -125,14 +129,30 @@ class GenericData(HasStrictTraits):
     def text(self, name: str) -> str:
         return format_value(self.value(name))
 
-    def table(self, name: str) -> list[tuple[str, str]]:
-        """A dict as (key, value) rows sorted by key; a list or set as (position, item), newest first."""
+    def columns(self, name: str) -> list[str]:
+        """The fields of a table's items when its schema says they are objects (a column each), else []."""
+        field = next((f for f in self.fields if f.name == name), None)
+        if field is None:
+            return []
+        items = field.schema.get("additionalProperties" if field.schema.get("type") == "object" else "items", {})
+        return sorted(items.get("properties", {})) if isinstance(items, dict) else []
+
+    def table(self, name: str) -> list[tuple[str, ...]]:
+        """A dict as (key, value) rows sorted by key; a list or set as (position, item), newest first; items
+        that are objects as (key, one text per :meth:`columns`)."""
         value = self.value(name)
+        columns = self.columns(name)
+
+        def row(key: Any, item: Any) -> tuple[str, ...]:
+            if columns and isinstance(item, dict):
+                return (str(key), *(format_value(item.get(c)) for c in columns))
+            return (str(key), format_value(item))
+
         if isinstance(value, dict):
-            return [(str(k), format_value(value[k])) for k in sorted(value)[: self.rows]]
+            return [row(k, value[k]) for k in sorted(value)[: self.rows]]
         if isinstance(value, list):
             start = max(0, len(value) - self.rows)
-            return [(str(i), format_value(value[i])) for i in range(len(value) - 1, start - 1, -1)]
+            return [row(i, value[i]) for i in range(len(value) - 1, start - 1, -1)]
         return [] if value is None else [("", format_value(value))]
 
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:

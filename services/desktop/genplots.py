@@ -107,7 +107,8 @@ class GenericPlots(HasStrictTraits):
         lines = [f"{f.title}: {data.text(f.name)}" for f in data.by_kind("scalar")]
         for f in data.by_kind("table"):
             rows = data.table(f.name)
-            shown = ", ".join(f"{k} = {v}" if f.schema.get("type") == "object" else v for k, v in rows[:8])
+            shown = ", ".join(f"{k} = {' · '.join(v)}" if f.schema.get("type") == "object" else " · ".join(v)
+                              for k, *v in rows[:8])
             lines.append(f"{f.title}: {shown or '(empty)'}" + (" …" if len(rows) > 8 else ""))
         for name, (x, y) in ((n, data.series(n)) for n in self.plots):
             if len(y):

@@ -67,14 +67,22 @@ class _RowsAdapter(TabularAdapter):
     columns = [("Key", 0), ("Value", 1)]
 
     def get_width(self, object: Any, trait: str, column: int) -> float:
-        return (80.0, 130.0)[column]
+        return (80.0, 130.0)[column] if len(self.columns) == 2 else (60.0 if column == 0 else 110.0)
 
 
 class _ItemsAdapter(TabularAdapter):
     columns = [("#", 0), ("Item", 1)]
 
     def get_width(self, object: Any, trait: str, column: int) -> float:
-        return (40.0, 170.0)[column]
+        return (40.0, 170.0)[column] if len(self.columns) == 2 else (40.0 if column == 0 else 110.0)
+
+
+def _adapter(is_dict: bool, fields: list[str]) -> TabularAdapter:
+    """The table's columns: key (or position) and value, or key and one column per field of its items."""
+    adapter = _RowsAdapter() if is_dict else _ItemsAdapter()
+    if fields:
+        adapter.columns = [(adapter.columns[0][0], 0), *((name, i) for i, name in enumerate(fields, start=1))]
+    return adapter
 
 
 class StateView(HasTraits):
@@ -85,7 +93,7 @@ class StateView(HasTraits):
             if field.kind == "scalar":
                 self.add_trait(field.name, Str())
             elif field.kind == "table":
-                self.add_trait(field.name, List(Tuple(Str, Str)))
+                self.add_trait(field.name, List(Tuple()))  # (key, value) or (key, one text per column)
 
 
 def control_for(field: Field) -> tuple[Any, Any] | None:
@@ -256,8 +264,10 @@ class GenericWindow(HasStrictTraits):
         tables: list[Any] = []
         for f in data.by_kind("table"):
             is_dict = f.schema.get("type") == "object"
-            tables.append(Item(f"state.{f.name}", id=f"state-{f.name}", label=f.title, height=-160, width=-240,
-                               editor=TabularEditor(adapter=_RowsAdapter() if is_dict else _ItemsAdapter(),
+            columns = data.columns(f.name)
+            tables.append(Item(f"state.{f.name}", id=f"state-{f.name}", label=f.title, height=-160,
+                               width=-(240 if not columns else min(720, 60 + 110 * len(columns))),
+                               editor=TabularEditor(adapter=_adapter(is_dict, columns),
                                                     editable=False, stretch_last_section=False)))
         if not scalars and not tables:
             scalars.append(Item("status", style="readonly", label="State"))

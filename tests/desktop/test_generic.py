@@ -112,3 +112,23 @@ def test_headless_plots_draw_the_lines_and_the_texts(tmp_path: Path) -> None:
     height = rgb.shape[0]
     assert line[height // 3:].sum() > 300  # the readings' line, below the panel
     assert dark[: height // 4].sum() > 200  # the panel's text, on top
+
+
+def test_a_dict_of_objects_is_a_table_with_a_column_per_field() -> None:
+    from examples.taskboard import create as create_taskboard
+
+    served = Served(create_taskboard())
+    board = served.model
+    board.add("s1", "write the report #docs #urgent")
+    desktop = DesktopModel()
+    desktop.apply(served.snapshot())
+    data = GenericData(model=desktop)
+    data.refresh()
+    assert data.columns("tasks") == ["by", "done", "done_at", "tags", "title"]
+    assert data.table("tasks") == [("t1", "?", "no", "0", "docs, urgent", "write the report")]
+    board.complete("t1")
+    for message in served.take():
+        desktop.apply(message)
+    data.refresh()
+    assert data.table("tasks")[0][2] == "yes"
+    assert data.columns("created") == [] and data.columns("tags") == []
