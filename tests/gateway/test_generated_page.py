@@ -16,16 +16,20 @@ from tests.gateway.test_browser import SHOTS, browser, open_chat  # noqa: F401 -
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
+def serving(make_stack: Any, model: str) -> Iterator[Stack]:
+    """One gateway behind nginx serving ``model`` (a local stack: skipped against TRAITSWEB_BASE_URL)."""
+    if BASE_URL:
+        pytest.skip("serves a model of its own on a local stack (TRAITSWEB_BASE_URL is set)")
+    with make_stack(gateways=1, proxy=True, env={"model": {"TRAITSWEB_MODEL": model}}) as stack:
+        yield stack
+
+
 INJECTED = '<img src=x onerror="window.__xss=1">'
 
 
 @pytest.fixture(scope="module")
 def counter(make_stack: Any) -> Iterator[Stack]:
-    if BASE_URL:
-        pytest.skip("serves a model of its own on a local stack (TRAITSWEB_BASE_URL is set)")
-    env = {"model": {"TRAITSWEB_MODEL": "tests.models.counter:create"}}
-    with make_stack(gateways=1, proxy=True, env=env) as stack:
-        yield stack
+    yield from serving(make_stack, "tests.models.counter:create")
 
 
 def join(browser: Any, stack: Stack, name: str) -> Any:  # noqa: F811
@@ -90,11 +94,7 @@ def test_injected_text_stays_text(browser: Any, counter: Stack) -> None:  # noqa
 
 @pytest.fixture(scope="module")
 def instrument(make_stack: Any) -> Iterator[Stack]:
-    if BASE_URL:
-        pytest.skip("serves a model of its own on a local stack (TRAITSWEB_BASE_URL is set)")
-    env = {"model": {"TRAITSWEB_MODEL": "examples.instrument:create"}}
-    with make_stack(gateways=1, proxy=True, env=env) as stack:
-        yield stack
+    yield from serving(make_stack, "examples.instrument:create")
 
 
 def test_the_instrument_page_charts_readings_the_model_takes_by_itself(browser: Any, instrument: Stack) -> None:  # noqa: F811
@@ -124,11 +124,7 @@ def test_the_instrument_page_charts_readings_the_model_takes_by_itself(browser: 
 
 @pytest.fixture(scope="module")
 def taskboard(make_stack: Any) -> Iterator[Stack]:
-    if BASE_URL:
-        pytest.skip("serves a model of its own on a local stack (TRAITSWEB_BASE_URL is set)")
-    env = {"model": {"TRAITSWEB_MODEL": "examples.taskboard:create"}}
-    with make_stack(gateways=1, proxy=True, env=env) as stack:
-        yield stack
+    yield from serving(make_stack, "examples.taskboard:create")
 
 
 def add_task(page: Any, text: str) -> None:
@@ -147,8 +143,8 @@ def test_the_task_board_page_shows_dicts_and_sets_item_by_item(browser: Any, tas
     chips = other.eval_on_selector_all("[data-trait=tags] li", "ls => ls.map(l => l.textContent)")
     assert {"docs", "urgent", "lab"} <= set(chips)
     rows = other.evaluate("() => document.querySelectorAll('[data-trait=tasks] tbody tr').length")
-    task_id = other.evaluate(f"() => [...document.querySelectorAll('[data-trait=tasks] tbody tr')]"
-                             f".find(tr => tr.textContent.includes('write the report')).firstElementChild.textContent")
+    task_id = other.evaluate("() => [...document.querySelectorAll('[data-trait=tasks] tbody tr')]"
+                             ".find(tr => tr.textContent.includes('write the report')).firstElementChild.textContent")
     other.evaluate("() => { window.__rows = document.querySelector('[data-trait=tasks] tbody').children.length;"
                    " window.__first = document.querySelector('[data-trait=tasks] tbody tr'); }")
     other.fill("[data-control=complete] input[type=text]", task_id)
