@@ -23,7 +23,6 @@ from typing import Any
 
 from enable.api import Component, ComponentEditor
 from pyface.api import GUI
-from pyface.timer.api import CallbackTimer
 from traits.api import Any as AnyTrait
 from traits.api import (
     Bool,
@@ -57,6 +56,7 @@ from .config import DesktopSettings
 from .generic import Field, GenericData
 from .genplots import GenericPlots
 from .link import Link
+from .pump import Pumped
 
 __all__ = ["Controls", "GenericWindow", "StateView", "control_for"]
 
@@ -172,7 +172,7 @@ class Controls(HasTraits):
             self._syncing = False
 
 
-class GenericWindow(HasStrictTraits):
+class GenericWindow(Pumped, HasStrictTraits):
     """The generated window: plots, state and controls of whatever model the snapshot describes."""
 
     link = Instance(Link)
@@ -204,15 +204,6 @@ class GenericWindow(HasStrictTraits):
         return {"object": self, "state": self.state, "controls": self.controls}
 
     # -- the GUI thread's pump --------------------------------------------------------
-    def start(self) -> None:
-        self._timer = CallbackTimer(interval=self.settings.redraw_interval, callback=self.pump)
-        self._timer.start()
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-
     def pump(self, timeout: float = 0.0) -> int:
         """Apply what arrived (waiting up to ``timeout`` s for it) and refresh the views."""
         handled = self.link.drain(timeout)

@@ -29,6 +29,7 @@ from traitsui.tabular_adapter import TabularAdapter
 from .config import DesktopSettings
 from .generic import view_kind
 from .link import Link
+from .pump import Pumped
 from .plotdata import ChatPlotData
 from .plots import ChatPlots
 
@@ -47,7 +48,7 @@ class _MessageAdapter(TabularAdapter):
         return (70.0, 80.0, 400.0)[column]
 
 
-class DesktopWindow(HasStrictTraits):
+class DesktopWindow(Pumped, HasStrictTraits):
     link = Instance(Link)
     settings = Instance(DesktopSettings)
     data = Instance(ChatPlotData)
@@ -74,15 +75,6 @@ class DesktopWindow(HasStrictTraits):
         super().__init__(link=link, settings=settings, data=data, plots=plots, component=plots.component, **traits)
 
     # -- the GUI thread's pump --------------------------------------------------------
-    def start(self) -> None:
-        self._timer = CallbackTimer(interval=self.settings.redraw_interval, callback=self.pump)
-        self._timer.start()
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-
     def pump(self, timeout: float = 0.0) -> int:
         """Apply what arrived (waiting up to ``timeout`` s for it) and refresh the views."""
         handled = self.link.drain(timeout)
