@@ -5,6 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 GATEWAYS ?= 2
+# RabbitMQ nodes: 1, or 3 for a cluster (docs/scaling.md)
+BROKERS ?= 1
+#: model processes: one active, the others standbys following the journal (MODELS=2)
+MODELS ?= 1
 PORT ?= 8000
 # pkg.module:factory of the model to serve (empty: the chat)
 MODEL ?=
@@ -33,7 +37,7 @@ $(STAMP): pyproject.toml
 
 ## Run the whole stack in the foreground until Ctrl-C: http://127.0.0.1:$(PORT) (MODEL=pkg.module:factory)
 run: setup
-	$(PY) -m runner serve $(MODEL) --gateways $(GATEWAYS) --port $(PORT)
+	$(PY) -m runner serve $(MODEL) --gateways $(GATEWAYS) --brokers $(BROKERS) --models $(MODELS) --port $(PORT)
 
 ## Lint, then every in-process test (the gateway's HTTP contract on the memory broker, the library's units):
 ## well under a minute, nothing to start.

@@ -14,6 +14,7 @@ import json
 import resource
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -47,32 +48,49 @@ _shared: list[Stack] = []
 _sio_shared: list[SioPeer] = []
 #: ... and one stack per other model (``model_env``), kept until the end of the run by ``_kept``
 _by_model: dict[str, Stack] = {}
+#: ... of which the cluster boots in the background from the start (3 nodes take ~50 s)
+_booting: dict[str, concurrent.futures.Future[Stack]] = {}
+#: the quick run's cluster: the options the cluster section asks for
+_CLUSTER = {"brokers": 3, "gateways": 2, "proxy": False}
 _kept: list[contextlib.ExitStack] = []
 
 
 @contextlib.contextmanager
 def stack(config: BenchConfig, name: str, *, model_env: dict[str, dict[str, str]] | None = None,
           **options: Any) -> Iterator[Stack]:
-    """A benchmark stack; ``model_env`` (e.g. another ``TRAITSWEB_MODEL``) gets a stack of its own even in
-    the quick run."""
-    if _shared and not model_env:
+    """A benchmark stack; ``model_env`` (e.g. another ``TRAITSWEB_MODEL``), or a cluster (``brokers``), gets a
+    stack of its own even in the quick run."""
+    if _shared and not model_env and options.get("brokers", 1) == 1:
         yield _shared[0]
         return
-    key = json.dumps([model_env, options], sort_keys=True)
-    if _shared and key in _by_model:  # the quick run: sections asking for the same model share its stack
+    key = _key(model_env, options)
+    if _shared and key in _booting:  # booted in the background since the run began
+        _by_model[key] = _booting.pop(key).result()
+    if _shared and key in _by_model:  # the quick run: sections asking for the same stack share it
         yield _by_model[key]
         return
+    if _shared:
+        _by_model[key] = _kept[0].enter_context(_new_stack(config, name, model_env, **options))
+        yield _by_model[key]
+        return
+    with _new_stack(config, name, model_env, **options) as s:
+        yield s
+
+
+def _key(model_env: dict[str, dict[str, str]] | None, options: dict[str, Any]) -> str:
+    """Which stack a section asks for, in the quick run (the same key, the same stack)."""
+    return json.dumps([model_env, options], sort_keys=True)
+
+
+def _new_stack(config: BenchConfig, name: str, model_env: dict[str, dict[str, str]] | None = None,
+               **options: Any) -> Stack:
+    """A stack of its own (not started: use it as a context manager) in a fresh run directory."""
     run_dir = ROOT / ".run" / f"bench-{config.name}" / name
     if run_dir.exists():
         shutil.rmtree(run_dir)
     options["env"] = {service: {**STACK_ENV.get(service, {}), **(model_env or {}).get(service, {})}
                       for service in {*STACK_ENV, *(model_env or {})}}
-    if _shared:
-        _by_model[key] = _kept[0].enter_context(Stack(StackConfig(run_dir=run_dir, **options)))
-        yield _by_model[key]
-        return
-    with Stack(StackConfig(run_dir=run_dir, **options)) as s:
-        yield s
+    return Stack(StackConfig(run_dir=run_dir, **options))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     config = QUICK if args.quick else FULL
     if args.render:
         saved = json.loads(config.report.with_suffix(".json").read_text())
+        saved["summary"] = _summary(saved["sections"]) + saved["errors"]
         report.write(config.report, saved, notes=_notes(config), findings=not args.quick)
         return 0
     # a TERM (e.g. from `timeout`) unwinds the `with` blocks, so every stack is stopped
@@ -113,22 +132,36 @@ def main(argv: list[str] | None = None) -> int:
             results["sections"][name] = {"description": f"FAILED: {type(exc).__name__}: {exc}", "rows": []}
         results["sections"][name]["wall_s"] = round(time.monotonic() - began, 1)
 
-    with contextlib.ExitStack() as shared, contextlib.ExitStack() as ahead:
+    with contextlib.ExitStack() as shared, contextlib.ExitStack() as ahead, contextlib.ExitStack() as cluster:
         shared.callback(pool.shutdown)
         _kept.append(shared)
-        if args.quick:  # the smoke run boots python-socketio's node and replicas while the stack boots
-            with concurrent.futures.ThreadPoolExecutor(1) as booting:
-                peer = None
-                if not args.only or any(o in "python-socketio" for o in args.only):
-                    peer = booting.submit(ahead.enter_context, sio_peer(_peer_dir(config) / "socketio"))
-                _shared.append(shared.enter_context(stack(config, "shared", gateways=2)))
-                if peer is not None:
-                    _sio_shared.append(peer.result())
+        if args.quick:
+            # the smoke run boots python-socketio's node and replicas while the stack boots, and the cluster
+            # while the sections before its own run (its numbers mean nothing anyway)
+            booting = concurrent.futures.ThreadPoolExecutor(2)
+            shared.callback(booting.shutdown, cancel_futures=True)
+            # a run that ends early waits for the cluster's boot; the stack it enters then is stopped after
+            cluster.callback(lambda: concurrent.futures.wait(list(_booting.values())))
+            peer = None
+            if not args.only or any(o in "python-socketio" for o in args.only):
+                peer = booting.submit(ahead.enter_context, sio_peer(_peer_dir(config) / "socketio"))
+            if not args.only or any(o in "cluster" for o in args.only):
+                _booting[_key(None, _CLUSTER)] = booting.submit(
+                    cluster.enter_context, _new_stack(config, "cluster", **_CLUSTER))
+            _shared.append(shared.enter_context(stack(config, "shared", gateways=2)))
+            if peer is not None:
+                _sio_shared.append(peer.result())
         _run_all(config, run, results)
-    results["summary"] = _summary(results["sections"]) + results["errors"]
     results["wall_s"] = round(time.monotonic() - began, 1)
     results["load_generator_cpu_s"] = round(self_cpu_seconds() - cpu0, 2)
     results["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    results["commit"] = _commit()
+    measured = f"{results['finished']}, commit {results['commit']}"
+    for section in results["sections"].values():
+        section.setdefault("measured", measured)
+    if args.only and not args.quick and config.report.with_suffix(".json").exists():
+        results = _merged(json.loads(config.report.with_suffix(".json").read_text()), results, args.only)
+    results["summary"] = _summary(results["sections"]) + results["errors"]
     report.write(config.report, results, notes=_notes(config), findings=not args.quick)
     print(f"bench: wrote {config.report}", file=sys.stderr)
     return 1 if any(e for e in results["errors"] if "skipped" not in e) else 0
@@ -136,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_all(config: BenchConfig, run: Callable[[str, Callable[[], dict[str, Any]]], None], results: dict[str, Any]) -> None:
     """Every system alone: one stack or peer server at a time, stopped before the next starts."""
-    from bench import gateway, model_driven, page, peers
+    from bench import chat_cap, gateway, model_driven, page, peers
 
     peer_dir = _peer_dir(config)
     run("model throughput", lambda: _model(config))
@@ -147,12 +180,37 @@ def _run_all(config: BenchConfig, run: Callable[[str, Callable[[], dict[str, Any
     run("python-socketio", lambda: repeat(config.repeats, lambda: peers.sio_section(
         config, peer_dir / "socketio", running=_sio_shared[0] if _sio_shared else None)))
     run("idle capacity", lambda: gateway.idle_section(config, stack))
+    run("bigger", lambda: gateway.bigger_section(config, stack))
     run("scaling", lambda: gateway.scaling_section(config, stack))
     run("model-driven", lambda: model_driven.section(config, stack))
     run("generated page", lambda: page.section(config, stack))
+    run("chat at cap", lambda: chat_cap.section(config, stack))
+    run("cluster", lambda: _cluster(config))
     if not any(name in results["sections"] for name in compare.NEEDS):
         return
-    results["sections"]["traitsweb beside the peers"] = compare.section(results["sections"])
+    results["sections"][compare.TITLE] = compare.section(results["sections"])
+
+
+def _merged(saved: dict[str, Any], results: dict[str, Any], only: list[str]) -> dict[str, Any]:
+    """The saved full report with the sections this ``--only`` run measured in place of theirs: a report
+    keeps every section, each saying when, and at which commit, it was measured."""
+    earlier = f"{saved['finished']}, commit {saved.get('commit', '?')}"
+    sections = {name: {"measured": earlier, **section} for name, section in saved["sections"].items()}
+    sections.pop(compare.TITLE, None)
+    sections.update((name, section) for name, section in results["sections"].items() if name != compare.TITLE)
+    if any(name in sections for name in compare.NEEDS):
+        sections[compare.TITLE] = compare.section(sections)
+        sections[compare.TITLE]["measured"] = "from the sections above"
+    rerun = set(results["sections"])
+    kept_errors = [e for e in saved.get("errors", []) if e.split(":", 1)[0] not in rerun]
+    return {**results, "sections": sections, "errors": kept_errors + results["errors"],
+            "command": f"{saved.get('command', 'make bench')}, then python -m bench "
+                       f"{' '.join('--only ' + repr(o) for o in only)}"}
+
+
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return out.stdout.strip() or "?"
 
 
 def _peer_dir(config: BenchConfig) -> Path:
@@ -181,12 +239,20 @@ def _model(config: BenchConfig) -> dict[str, Any]:
 
 def _floor(config: BenchConfig) -> dict[str, Any]:
     with stack(config, "floor", gateways=0, proxy=False, model=False) as s:
-        base = echo_round_trip(s, config)
+        if s.config.model:  # the quick run's shared stack: the echo stands in for the model on its queue
+            s.stop("model")
+        try:
+            base = echo_round_trip(s, config)
+        finally:
+            if s.config.model:
+                s.start_program("model")
+                s.wait_ready(60, ["model"])
     return {
         "description": f"Plain stomp.py (`bench/plainstomp.py`: TCP_NODELAY, no traitsweb code in the path) "
         f"through the stack's private RabbitMQ node alone (no model, no gateways): one message every "
         f"{1000 / config.rt_rate:g} ms for {config.rt_seconds:g} s after {config.warmup:g} s of warm-up, "
-        "persistent with a receipt, to a durable queue (declared like the model's input queue) consumed by "
+        "persistent with a receipt, through the exchange clients send input through to the model's input queue "
+        "(as the stack's desktop user; the queue declared as the model declares it) consumed by "
         "`bench/echo.py` in its own process, which sends it back to a /temp-queue reply-to.",
         "floor": base,
         "rows": [{"path": "stomp.py -> RabbitMQ -> echo -> stomp.py", **_flat(base),
@@ -210,6 +276,35 @@ def _round_trip(config: BenchConfig) -> dict[str, Any]:
     }
 
 
+def _cluster(config: BenchConfig) -> dict[str, Any]:
+    """The round trip on one node and on a 3-node cluster, in the same run; then the fan-out on the cluster."""
+    from bench import gateway
+
+    rows, p50 = [], {}
+    # each a stack of its own in the full run; in the quick run the single node is the shared stack and the
+    # round trip and the fan-out share one cluster (3 nodes take ~50 s to boot, ~20 s to stop)
+    for brokers in (1, 3):
+        with stack(config, f"cluster-{brokers}", **{**_CLUSTER, "brokers": brokers}) as s:
+            gw = gateway.round_trip(s, config)
+        p50[brokers] = gw["latency_other"].get("p50_ms")
+        rows.append({"brokers": brokers, "path": "POST /api/send -> model -> long-poll (other replica)",
+                     **_flat({**gw, "latency": gw["latency_other"]})})
+    fanout = gateway.fanout_section(
+        config, lambda config, name, **options: stack(config, "cluster-fanout", brokers=3, **options))
+    rows += [{"brokers": 3, **row} for row in fanout["rows"]]
+    ratio = p50[3] / p50[1] if p50[1] and p50[3] else None
+    return {
+        "description": f"The round trip of the round-trip section (one message every {1000 / config.rt_rate:g} ms "
+        f"for {config.rt_seconds:g} s, posted to gateway-1, read by a long-poll on gateway-2) on a single RabbitMQ "
+        "node and on a 3-node cluster (quorum input and control queues, each gateway reading the out topic "
+        "through its own durable quorum queue), one after the other in the same run; then the fan-out section "
+        "on the cluster.",
+        "rows": rows,
+        "summary": [f"cluster round trip p50 {p50[3]} ms, {ratio:.2f}x the single node's {p50[1]} ms "
+                    "(target <= 1.5x)" if ratio else "cluster round trip: no p50 measured"],
+    }
+
+
 def _flat(r: dict[str, Any]) -> dict[str, Any]:
     lat = r.get("latency", {})
     return {
@@ -225,7 +320,7 @@ def _summary(sections: dict[str, Any]) -> list[str]:
     model = sections.get("model throughput", {})
     if "inputs_per_s" in model:
         out.append(f"model: {model['inputs_per_s']} inputs/s applied with persistence, {model['lost']} lost")
-    for name in ("fan-out", "idle capacity", "scaling", "model-driven", "generated page"):
+    for name in ("fan-out", "bigger", "idle capacity", "scaling", "model-driven", "generated page", "chat at cap"):
         out += sections.get(name, {}).get("summary", [])
     return out
 

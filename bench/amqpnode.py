@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.procs import fresh_run_dir
 from runner.stack import RABBITMQ_SERVER, free_port
 
 __all__ = ["AmqpNode", "amqp_node"]
@@ -48,10 +49,7 @@ def _amqp_ready(port: int) -> bool:
 
 @contextlib.contextmanager
 def amqp_node(run_dir: Path, timeout: float = 90) -> Iterator[AmqpNode]:
-    if not RABBITMQ_SERVER.exists():
-        raise RuntimeError("RabbitMQ is not installed: `make setup` installs Debian's rabbitmq-server")
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    fresh_run_dir(run_dir, program=RABBITMQ_SERVER, missing="RabbitMQ is not installed: `make setup` installs Debian's rabbitmq-server")
     (run_dir / "data").mkdir(parents=True)
     port, dist = free_port(), free_port()
     password = secrets.token_hex(16)

@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from bench.config import BenchConfig
-from bench.echo import ECHO
+from bench.echo import SEND_TO
 from bench.hist import Latency
 from bench.openloop import schedule
 from bench.plainstomp import SEND_HEADERS, connect
@@ -26,7 +26,7 @@ __all__ = ["echo_round_trip"]
 
 def echo_round_trip(stack: Stack, config: BenchConfig) -> dict[str, Any]:
     url = stack.broker_url("desktop")
-    echo = subprocess.Popen([sys.executable, "-m", "bench.echo", url], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    echo = subprocess.Popen([sys.executable, "-m", "bench.echo", stack.broker_url("model")], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert echo.stdout is not None
         if echo.stdout.readline().strip() != "ready":
@@ -65,7 +65,7 @@ def _measure(url: str, config: BenchConfig, echo_pid: int) -> dict[str, Any]:
             with lock:
                 intended[i] = t
             # a receipt per message, as the gateway asks for one on its hop to the model
-            conn.send(ECHO, json.dumps({"i": i, "pad": "x" * 40}),
+            conn.send(SEND_TO, json.dumps({"i": i, "pad": "x" * 40}),
                       headers={**SEND_HEADERS, "reply-to": reply_queue, "receipt": f"m{i}"})
         elapsed = time.monotonic() - start
         all_in.wait(30)

@@ -11,21 +11,18 @@ computes the latency of what it receives without shared state::
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import uvloop
 from hdrh.histogram import HdrHistogram
 
 from bench.hist import Latency
-from bench.wire import Endpoint, PollConnection, SseConnection, WsConnection
-from bench.procs import self_cpu_seconds
+from bench.wire import Endpoint, PollConnection, SseConnection, WsConnection, read_session
+from bench.procs import run_worker
 
 __all__ = ["ReaderJob", "Login", "login_many", "run_readers", "text_for", "parse_text"]
 
@@ -195,18 +192,14 @@ async def _poll(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: La
             _consume(reader, job, latency, json.loads(body), now)
             conn.send_next()
 
-        if not await _connected(endpoint, conn, reader):
-            continue
-        await _closed(conn, job, reader)
-        if conn.in_flight and not _done(reader, job):  # the server closed with a poll outstanding
-            reader.errors += 1
-            await asyncio.sleep(0.2)
+        # failed: the server closed with a poll outstanding
+        await read_session(endpoint, conn, reader, job.deadline, close_at_deadline=False,
+                           failed=lambda: conn.in_flight and not _done(reader, job))
 
 
 async def _stream(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: Latency, ws: bool) -> None:
     """SSE or WebSocket: one long request, reopened from the reader's position until done."""
     login = reader.login
-    loop = asyncio.get_running_loop()
     while not _done(reader, job):
         query = {"since": str(login.seq), "epoch": login.epoch}
 
@@ -221,33 +214,7 @@ async def _stream(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: 
         else:
             extra = {"Accept": "text/event-stream", "Last-Event-ID": str(login.seq)}
             conn = SseConnection(endpoint.request("GET", "/api/events", query, extra=extra), on_payload, lambda status: None)
-        if not await _connected(endpoint, conn, reader):
-            continue
-        stop = loop.call_later(max(0.0, job.deadline - time.monotonic()), conn.close)
-        await _closed(conn, job, reader)
-        stop.cancel()
-        if conn.failed:
-            reader.errors += 1
-            await asyncio.sleep(0.2)
-
-
-async def _closed(conn: Any, job: ReaderJob, reader: _Reader) -> None:
-    """Until ``conn`` is closed; one that outlives the deadline by 10 s is a hung client: closed, an error."""
-    try:
-        await asyncio.wait_for(asyncio.shield(conn.closed), max(1.0, job.deadline + 10 - time.monotonic()))
-    except TimeoutError:
-        reader.errors += 1
-        conn.close(failed=True)
-
-
-async def _connected(endpoint: Endpoint, conn: Any, reader: _Reader) -> bool:
-    try:
-        await endpoint.connect(lambda: conn)
-    except OSError:
-        reader.errors += 1
-        await asyncio.sleep(0.2)
-        return False
-    return True
+        await read_session(endpoint, conn, reader, job.deadline, failed=lambda: conn.failed)
 
 
 async def _sse(endpoint: Endpoint, reader: _Reader, job: ReaderJob, latency: Latency) -> None:
@@ -289,20 +256,8 @@ async def _run(job: ReaderJob) -> dict[str, Any]:
 
 
 def run_readers(job: ReaderJob) -> dict[str, Any]:
-    """Worker entry point (a spawned process): run the readers on uvloop, return counts and the encoded histogram.
-
-    The collector is tuned like the gateway's (``services.gateway.__main__.tune_gc``): its full collections
-    would otherwise show up as latency the gateway did not cause."""
-    gc.set_threshold(50_000, 20, 100)
-    gc.unfreeze()  # the process runs one job after another (bench/pool.py): the last one's garbage goes first
-    gc.collect()
-    gc.freeze()
-    cpu0 = self_cpu_seconds()
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        result = runner.run(_run(job))
-    result["cpu_s"] = self_cpu_seconds() - cpu0
-    result["pid"] = os.getpid()
-    return result
+    """Worker entry point (a spawned process): run the readers, return counts and the encoded histogram."""
+    return run_worker(_run(job))
 
 
 def decode_histogram(results: list[dict[str, Any]], warmup_end: float) -> Latency:

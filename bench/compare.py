@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["NEEDS", "section", "summary"]
+__all__ = ["NEEDS", "TITLE", "section", "summary"]
 
+#: the report's section comparing traitsweb with the peers
+TITLE = "traitsweb beside the peers"
 #: the sections a comparison is made from
 NEEDS = ("round trip", "fan-out", "broker floor", "Nchan", "python-socketio")
 CPU = "server cpu s / 1000 deliveries"

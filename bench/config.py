@@ -42,6 +42,17 @@ class BenchConfig:
     #: generated page: the model served (``bench.models``) and seconds of further changes measured
     page_model: str = "bench.models:page_full"
     page_seconds: float = 10.0
+    #: bigger: SSE and WebSocket clients, messages per second, seconds
+    big_clients: int = 5000
+    big_rate: float = 10.0
+    big_seconds: float = 30.0
+    #: chat at its cap: messages filled and their length, joins timed (HTTP, then pages), timed new messages
+    cap_fill: int = 10_005
+    cap_length: int = 1000
+    cap_joins: int = 200
+    cap_page_joins: int = 5
+    cap_messages: int = 100
+    cap_rate: float = 5.0
     #: runs of every headline section (traitsweb's round trip and fan-out, the floor, each peer)
     repeats: int = 3
 
@@ -72,4 +83,6 @@ QUICK = BenchConfig(
     driven_model="bench.models:quick",
     page_model="bench.models:quick",
     page_seconds=1.0,
+    big_clients=20, big_rate=5.0, big_seconds=1.0,
+    cap_fill=60, cap_length=100, cap_joins=5, cap_page_joins=1, cap_messages=3, cap_rate=10.0,
 )

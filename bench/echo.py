@@ -1,8 +1,10 @@
 """The broker floor's echo service: ``python -m bench.echo STOMP_URL``, plain stomp.py.
 
-Consumes :data:`ECHO` and sends every body straight back to the frame's
-``reply-to``. The floor uses the stack's ``desktop`` user, whose permissions
-already allow a ``stomp-subscription-*`` queue, so production permissions stay as they are.
+Consumes :data:`ECHO`, the model's own input queue (declared as the model declares it, as the stack's
+``model`` user, on a stack without a model), and sends every body straight back to the frame's
+``reply-to``. The sender is the stack's ``desktop`` user sending through :data:`SEND_TO`, the exchange
+every client sends input through: the floor's hops are the product's hops through the broker, with
+production permissions as they are.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from typing import Any
 
 from bench.plainstomp import QUEUE_HEADERS, connect, subscribe
 
-__all__ = ["ECHO", "main"]
+__all__ = ["ECHO", "SEND_TO", "main"]
 
-#: a durable queue declared like the model's input queue (same headers), so the
-#: floor's hop costs what the gateway's hop to the model costs in the broker
-ECHO = "/queue/stomp-subscription-bench-echo"
+#: the model's input queue, and where clients send to it (deploy/rabbitmq/definitions.sh)
+ECHO = "/queue/traitsweb.in.quorum"
+SEND_TO = "/exchange/traitsweb/in.quorum"
 
 
 def main() -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import Any, ContextManager
 
 import aiohttp
@@ -17,7 +18,7 @@ from bench.config import BenchConfig
 from bench.pool import readers
 from bench.procs import broker_counts, cpu_seconds, rss_bytes, self_cpu_seconds
 from bench.sender import post_open_loop
-from bench.wire import Endpoint
+from bench.wire import Endpoint, WsConnection
 from runner.stack import Stack
 
 __all__ = ["round_trip", "fanout_section", "fanout_summary", "idle_section", "scaling_section"]
@@ -98,7 +99,7 @@ def _fanout(stack: Stack, config: BenchConfig, transport: str, logins: list[Logi
     # counted once the readers are connected and before the first send: rabbitmqctl boots an Erlang VM (~3 s
     # of CPU), which must land in the warm-up, not in the measured window (where it had added ~100 ms to p99)
     counter = threading.Timer(max(0.0, start - 1.5 - time.monotonic()),
-                              lambda: counts.update(broker_counts(stack.stomp_port, str(stack.run_dir / "rabbitmq" / "enabled_plugins"))))
+                              lambda: counts.update(broker_counts(stack)))
     if count_broker:
         counter.start()
     futures = _spawn_readers(jobs)
@@ -221,17 +222,8 @@ async def _hold(base: str, logins: list[Login], origin: str, steps: tuple[int, .
                 tasks.append(asyncio.create_task(client(len(tasks))))
                 if len(tasks) % 200 == 0:
                     await asyncio.sleep(0.05)  # let the connections open in waves
-            await asyncio.sleep(settle / 2)  # connections accepted, polls caught up and parked
-            answered = replies
-            await asyncio.sleep(settle / 2)
-            rss = rss_bytes(pid)
-            rows.append({
-                "clients": step, "ramp s": round(time.monotonic() - began, 1),
-                "gateway RSS MiB": round(rss / 2**20, 1),
-                "KiB per client": round((rss - rss0) / 1024 / step, 2),
-                "client errors so far": len(errors),
-                f"replies in the last {settle / 2:g} s": replies - answered,
-            })
+            # polls accepted, caught up and parked
+            rows.append(await _held_step(step, began, pid, rss0, settle, errors, "replies", lambda: replies))
     finally:
         stop.set()
         for t in tasks:
@@ -243,23 +235,114 @@ async def _hold(base: str, logins: list[Login], origin: str, steps: tuple[int, .
     return rows
 
 
-def idle_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, Any]:
-    with stack_factory(config, "idle", gateways=1, proxy=False) as stack:
-        base = stack.gateway_urls[0]
-        # the gateway holds at most 8 polls per session (MAX_HELD_PER_SESSION): 7 connections share one
-        logins = asyncio.run(login_many([base], -(-config.idle_steps[-1] // PER_SESSION), _origin(stack)))
-        pid = stack.pid("gateway-1")
-        rows = asyncio.run(_hold(base, logins, _origin(stack), config.idle_steps, pid, max(config.lead, 2.0)))
-    last = rows[-1]
+async def _held_step(step: int, began: float, pid: int, rss0: int, settle: float, errors: Sized, what: str,
+                     count: Callable[[], int]) -> dict[str, Any]:
+    """One row of a hold ramp once ``step`` clients are open: half of ``settle`` for them to settle, then
+    the gateway's RSS and how many ``what`` (``count()``) they got in the other half."""
+    await asyncio.sleep(settle / 2)
+    before = count()
+    await asyncio.sleep(settle / 2)
+    rss = rss_bytes(pid)
     return {
-        "description": f"Idle long-polls (`timeout=25`) held on one replica, opened from 127.0.0.2-5, {PER_SESSION} "
-        "connections per session (the gateway allows 8 held polls per session). Each client follows the `seq` "
-        "of its replies like a browser, so after its first poll catches up with the log-ins that came after its "
-        "own, it is held (the replies column counts answers in the second half of each settle, ~0 when idle). "
-        "Memory per client = (RSS now - RSS before) / clients.",
+        "clients": step, "ramp s": round(time.monotonic() - began, 1),
+        "gateway RSS MiB": round(rss / 2**20, 1),
+        "KiB per client": round((rss - rss0) / 1024 / step, 2),
+        "client errors so far": len(errors),
+        f"{what} in the last {settle / 2:g} s": count() - before,
+    }
+
+
+async def _hold_ws(base: str, logins: list[Login], origin: str, steps: tuple[int, ...], pid: int,
+                   settle: float) -> list[dict[str, Any]]:
+    """Hold ``steps[-1]`` idle WebSockets open on one replica, measuring its RSS at every step."""
+    addresses = [f"127.0.0.{k}" for k in range(2, 6)]
+    errors: list[str] = []
+    payloads = 0
+    conns: list[WsConnection] = []
+
+    def on_payload(payload: Any, now: float) -> None:
+        nonlocal payloads
+        payloads += 1
+
+    async def open_one(k: int) -> None:
+        login = logins[k // PER_SESSION]
+        endpoint = Endpoint(base, login.token, origin, local_address=addresses[k % len(addresses)])
+        conn = WsConnection(endpoint, "/api/ws", {"since": str(login.seq), "epoch": login.epoch}, on_payload,
+                            lambda status: errors.append(str(status)) if status != 101 else None)
+        try:
+            await endpoint.connect(lambda: conn)
+        except OSError as exc:
+            errors.append(type(exc).__name__)
+            return
+        conn.closed.add_done_callback(lambda _: errors.append("closed") if not stopping else None)
+        conns.append(conn)
+
+    stopping = False
+    rss0 = rss_bytes(pid)
+    rows = []
+    try:
+        opened = 0
+        for step in steps:
+            began = time.monotonic()
+            while opened < step:
+                wave = range(opened, min(step, opened + 200))
+                await asyncio.gather(*(open_one(k) for k in wave))  # connections open in waves
+                opened = wave.stop
+            # upgraded, caught up with the log-ins after their own, idle
+            rows.append(await _held_step(step, began, pid, rss0, settle, errors, "messages", lambda: payloads))
+    finally:
+        stopping = True
+        for conn in conns:
+            conn.close()
+    rows.insert(0, {"clients": 0, "gateway RSS MiB": round(rss0 / 2**20, 1)})
+    return rows
+
+
+def idle_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, Any]:
+    rows = []
+    for transport, hold in (("long-poll", _hold), ("WebSocket", _hold_ws)):
+        with stack_factory(config, f"idle-{transport}", gateways=1, proxy=False) as stack:
+            base = stack.gateway_urls[0]
+            # the gateway holds at most 8 waits per session (MAX_HELD_PER_SESSION): 7 connections share one
+            logins = asyncio.run(login_many([base], -(-config.idle_steps[-1] // PER_SESSION), _origin(stack)))
+            pid = stack.pid("gateway-1")
+            held = asyncio.run(hold(base, logins, _origin(stack), config.idle_steps, pid, max(config.lead, 2.0)))
+        rows += [{"transport": transport, **row} for row in held]
+    lasts = [r for r in rows if r["clients"] == config.idle_steps[-1]]
+    return {
+        "description": f"Idle long-polls (`timeout=25`), then (on a fresh stack) idle WebSockets, held on one "
+        f"replica, opened from 127.0.0.2-5, {PER_SESSION} connections per session (the gateway allows 8 held "
+        "waits per session). Each client follows the `seq` of its replies like a browser, so after its first "
+        "poll catches up with the log-ins that came after its own, it is held (the replies column counts "
+        "answers in the second half of each settle, ~0 when idle). Memory per client = (RSS now - RSS before) "
+        "/ clients.",
         "rows": rows,
-        "summary": [f"idle: {last['clients']} long-polls held on one replica, {last.get('KiB per client')} KiB per "
-                    f"client (target <= 8), {last.get('client errors so far')} client errors"],
+        "summary": [f"idle: {r['clients']} {r['transport']} clients held on one replica, {r.get('KiB per client')} "
+                    f"KiB per client (target <= 8), {r.get('client errors so far')} client errors" for r in lasts],
+    }
+
+
+# -- 3b. bigger ---------------------------------------------------------------------------
+def bigger_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, Any]:
+    """SSE and WebSocket at ``big_clients`` x ``big_rate``: where the machine's cores run out."""
+    big = dataclasses.replace(config, fanout_rate=config.big_rate)
+    rows = []
+    with stack_factory(config, "bigger", gateways=2, proxy=False) as stack:
+        bases = stack.gateway_urls
+        pids = [stack.pid(f"gateway-{k}") for k in (1, 2)]
+        logins = asyncio.run(login_many(bases, config.big_clients, _origin(stack)))
+        for transport in ("sse", "ws"):
+            rows.append(_fanout(stack, big, transport, logins, bases, pids, config.big_seconds))
+    return {
+        "description": f"{config.big_clients} SSE, then WebSocket clients over 2 replicas (direct), one chat message "
+        f"every {1000 / config.big_rate:g} ms for {config.big_seconds:g} s after {config.warmup:g} s of warm-up "
+        f"({config.big_clients * config.big_rate:,.0f} deliveries/s intended). Target: p99 <= 100 ms, 0 lost. "
+        "`deliveries/s achieved` below the intended rate is where the 2 cores ran out.",
+        "rows": rows,
+        "summary": [f"bigger {r['transport']}: {r['clients']} clients, {r['deliveries/s achieved']} of "
+                    f"{r['deliveries/s intended']} deliveries/s, p99 {r.get('p99 ms')} ms (target <= 100), "
+                    f"{r['lost']} lost, {r['gateway cpu s / 1000 deliveries']} gateway CPU s per 1000 deliveries"
+                    for r in rows],
     }
 
 

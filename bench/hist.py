@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["Latency"]
+__all__ = ["Latency", "percentile"]
 
 _MAX_US = 120 * 1_000_000
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q``-th percentile of a few values (0 for none)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 class Latency:
@@ -28,11 +37,6 @@ class Latency:
         now = time.monotonic() if now is None else now
         self.hist.record_value(min(max(1, int((now - intended) * 1e6)), _MAX_US))
         self.count += 1
-
-    def merge(self, other: Latency) -> None:
-        self.hist.add(other.hist)
-        self.count += other.count
-        self.skipped += other.skipped
 
     def summary(self) -> dict[str, Any]:
         if self.count == 0:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.procs import fresh_run_dir
 from runner.stack import free_port, http_ok
 
 __all__ = ["MODULE", "NchanServer", "nchan_server"]
@@ -88,10 +89,7 @@ http {{
 @contextlib.contextmanager
 def nchan_server(run_dir: Path, timeout: float = 30) -> Iterator[NchanServer]:
     """nginx with Nchan in the foreground under ``run_dir`` (its own prefix, pid file, temp paths); stopped after."""
-    if not MODULE.exists():
-        raise RuntimeError("Nchan is not installed: `make setup` installs Debian's libnginx-mod-nchan")
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    fresh_run_dir(run_dir, program=MODULE, missing="Nchan is not installed: `make setup` installs Debian's libnginx-mod-nchan")
     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (run_dir / "tmp" / kind).mkdir(parents=True)
     port = free_port()

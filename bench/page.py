@@ -14,12 +14,12 @@ Two figures per transport:
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from typing import Any, ContextManager
 
 from bench.config import BenchConfig
+from bench.hist import percentile
 from runner.stack import ROOT, Stack
 
 __all__ = ["section", "CHROMIUM", "ARGS"]
@@ -64,13 +64,6 @@ _HOOK = """() => {
 }"""
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
 def _measure(browser: Any, base: str, transport: str, size: int, seconds: float) -> dict[str, Any]:
     context = browser.new_context()
     try:
@@ -98,7 +91,7 @@ def _measure(browser: Any, base: str, transport: str, size: int, seconds: float)
         "script ms per change (handlers + frames)": round((cost["handling"] + cost["frames"]) / changes, 3),
         "handlers ms per change": round(cost["handling"] / changes, 3),
         "frames ms per change": round(cost["frames"] / changes, 3),
-        "p99 ms per reply (handlers)": round(_percentile(cost["batches"], 99), 3),
+        "p99 ms per reply (handlers)": round(percentile(cost["batches"], 99), 3),
         "main-thread ms per change (CDP TaskDuration)": round(task * 1000 / changes, 3),
         "chart points drawn": int(shown),
     }

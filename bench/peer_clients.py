@@ -10,21 +10,18 @@ events (``42[...]``) and a pong (``3``) for every ping (``2``).
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
-import os
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvloop
 
 from bench.clients import parse_text
 from bench.hist import Latency
-from bench.procs import self_cpu_seconds
-from bench.wire import Endpoint, PollConnection, SseConnection, WsConnection
+from bench.procs import run_worker
+from bench.wire import Endpoint, PollConnection, SseConnection, WsConnection, read_session
 
 __all__ = ["PeerJob", "run_peer_readers", "SioSender", "SEP"]
 
@@ -66,24 +63,6 @@ class _Sink:
         return len(reader.received) >= self.job.expected or time.monotonic() > self.job.deadline
 
 
-async def _closed(conn: Any, sink: _Sink, reader: _Reader) -> None:
-    try:
-        await asyncio.wait_for(asyncio.shield(conn.closed), max(1.0, sink.job.deadline + 10 - time.monotonic()))
-    except TimeoutError:
-        reader.errors += 1
-        conn.close(failed=True)
-
-
-async def _connect(endpoint: Endpoint, conn: Any, reader: _Reader) -> bool:
-    try:
-        await endpoint.connect(lambda: conn)
-    except OSError:
-        reader.errors += 1
-        await asyncio.sleep(0.2)
-        return False
-    return True
-
-
 # -- Nchan ------------------------------------------------------------------------------
 async def _nchan_longpoll(reader: _Reader, sink: _Sink) -> None:
     """GET /sub/lp, then again with the last reply's Last-Modified / Etag as If-Modified-Since /
@@ -113,19 +92,12 @@ async def _nchan_longpoll(reader: _Reader, sink: _Sink) -> None:
             conn.send_next()
 
         conn = PollConnection(next_request, on_reply)
-        if not await _connect(endpoint, conn, reader):
-            continue
-        stop = loop.call_later(max(0.0, sink.job.deadline - time.monotonic()), conn.close)
-        await _closed(conn, sink, reader)
-        stop.cancel()
-        if conn.in_flight and not sink.done(reader):
-            reader.errors += 1
-            await asyncio.sleep(0.2)
+        await read_session(endpoint, conn, reader, sink.job.deadline,
+                           failed=lambda: conn.in_flight and not sink.done(reader))
 
 
 async def _nchan_eventsource(reader: _Reader, sink: _Sink) -> None:
     endpoint = Endpoint(reader.base, "", reader.base)
-    loop = asyncio.get_running_loop()
     while not sink.done(reader):
         def on_payload(payload: Any, now: float) -> None:
             sink.text(reader, payload.get("text") if isinstance(payload, dict) else None, now)
@@ -134,14 +106,8 @@ async def _nchan_eventsource(reader: _Reader, sink: _Sink) -> None:
 
         request = endpoint.request("GET", "/sub/ev", {"chan": sink.job.tag}, extra={"Accept": "text/event-stream"})
         conn = SseConnection(request, on_payload, lambda status: None)
-        if not await _connect(endpoint, conn, reader):
-            continue
-        stop = loop.call_later(max(0.0, sink.job.deadline - time.monotonic()), conn.close)
-        await _closed(conn, sink, reader)
-        stop.cancel()
-        if conn.failed or not sink.done(reader):
-            reader.errors += 1
-            await asyncio.sleep(0.2)
+        await read_session(endpoint, conn, reader, sink.job.deadline,
+                           failed=lambda: conn.failed or not sink.done(reader))
 
 
 # -- python-socketio (Engine.IO 4) ------------------------------------------------------------
@@ -157,7 +123,6 @@ async def _sio_polling(reader: _Reader, sink: _Sink) -> None:
     """One keep-alive connection, one request at a time: the open GET, POST ``40`` (CONNECT), then GETs;
     a ping in a GET's payload is answered by a POST ``3`` before the next GET."""
     endpoint = Endpoint(reader.base, "", reader.base)
-    loop = asyncio.get_running_loop()
     while not sink.done(reader):
         sid: list[str] = []
         posts: deque[bytes] = deque()
@@ -202,14 +167,8 @@ async def _sio_polling(reader: _Reader, sink: _Sink) -> None:
             conn.send_next()
 
         conn = PollConnection(next_request, on_reply)
-        if not await _connect(endpoint, conn, reader):
-            continue
-        stop = loop.call_later(max(0.0, sink.job.deadline - time.monotonic()), conn.close)
-        await _closed(conn, sink, reader)
-        stop.cancel()
-        if not sink.done(reader):
-            reader.errors += 1
-            await asyncio.sleep(0.2)
+        await read_session(endpoint, conn, reader, sink.job.deadline,
+                           failed=lambda: not sink.done(reader))
 
 
 def _sio_websocket_connection(endpoint: Endpoint, on_event: Callable[[Any, float], None],
@@ -235,7 +194,6 @@ def _sio_websocket_connection(endpoint: Endpoint, on_event: Callable[[Any, float
 
 async def _sio_websocket(reader: _Reader, sink: _Sink) -> None:
     endpoint = Endpoint(reader.base, "", reader.base)
-    loop = asyncio.get_running_loop()
     while not sink.done(reader):
         def on_event(data: Any, now: float) -> None:
             if isinstance(data, dict):
@@ -244,14 +202,8 @@ async def _sio_websocket(reader: _Reader, sink: _Sink) -> None:
                 conn.close()
 
         conn = _sio_websocket_connection(endpoint, on_event)
-        if not await _connect(endpoint, conn, reader):
-            continue
-        stop = loop.call_later(max(0.0, sink.job.deadline - time.monotonic()), conn.close)
-        await _closed(conn, sink, reader)
-        stop.cancel()
-        if conn.failed or not sink.done(reader):
-            reader.errors += 1
-            await asyncio.sleep(0.2)
+        await read_session(endpoint, conn, reader, sink.job.deadline,
+                           failed=lambda: conn.failed or not sink.done(reader))
 
 
 class SioSender:
@@ -305,14 +257,5 @@ async def _run(job: PeerJob) -> dict[str, Any]:
 
 
 def run_peer_readers(job: PeerJob) -> dict[str, Any]:
-    """Worker entry point (a spawned process), tuned like :func:`bench.clients.run_readers`."""
-    gc.set_threshold(50_000, 20, 100)
-    gc.unfreeze()  # the process runs one job after another (bench/pool.py): the last one's garbage goes first
-    gc.collect()
-    gc.freeze()
-    cpu0 = self_cpu_seconds()
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        result = runner.run(_run(job))
-    result["cpu_s"] = self_cpu_seconds() - cpu0
-    result["pid"] = os.getpid()
-    return result
+    """Worker entry point (a spawned process): run the readers, return counts and the encoded histogram."""
+    return run_worker(_run(job))

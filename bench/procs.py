@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from importlib import metadata
+from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
-__all__ = ["cpu_seconds", "rss_bytes", "machine", "broker_counts", "self_cpu_seconds", "dpkg_version"]
+import uvloop
+
+__all__ = ["cpu_seconds", "rss_bytes", "machine", "broker_counts", "self_cpu_seconds", "dpkg_version", "run_worker", "fresh_run_dir"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -32,6 +39,33 @@ def rss_bytes(pid: int) -> int:
 def self_cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system  # not children: the stacks are (grand)children of this process
+
+
+def fresh_run_dir(run_dir: Path, *, program: Path, missing: str) -> None:
+    """Empty ``run_dir`` for a server the benchmark boots; first fail with ``missing`` where ``program`` is not
+    installed (rather than as a subprocess error later)."""
+    if not program.exists():
+        raise RuntimeError(missing)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+
+
+def run_worker(main: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """A load-generator worker's job (in a spawned process): ``main`` on uvloop, its result with the CPU it
+    took and the worker's pid.
+
+    The collector is tuned like the gateway's (``services.gateway.__main__.tune_gc``): its full collections
+    would otherwise show up as latency the gateway did not cause."""
+    gc.set_threshold(50_000, 20, 100)
+    gc.unfreeze()  # the process runs one job after another (bench/pool.py): the last one's garbage goes first
+    gc.collect()
+    gc.freeze()
+    cpu0 = self_cpu_seconds()
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        result = runner.run(main)
+    result["cpu_s"] = self_cpu_seconds() - cpu0
+    result["pid"] = os.getpid()
+    return result
 
 
 def machine() -> dict[str, Any]:
@@ -84,20 +118,11 @@ def dpkg_version(package: str) -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def broker_counts(stomp_port: int, plugins_file: str) -> dict[str, int]:
-    """Queues and connections on the stack's private node (``rabbitmqctl -n traitsweb-<port>@localhost``)."""
-    node = f"traitsweb-{stomp_port}@localhost"
+def broker_counts(stack: Any) -> dict[str, int]:
+    """Queues and connections on the stack's broker, one node or the whole cluster (``Stack.rabbitmqctl``)."""
     counts = {}
     for what in ("queues", "connections", "stomp_connections"):
-        out = subprocess.run(
-            ["rabbitmqctl", "-q", "-n", node, f"list_{what}", *(["name"] if what == "queues" else []),
-             "--no-table-headers"],
-            capture_output=True, text=True, timeout=60,
-            # the CLI finds plugin commands (list_stomp_connections) through the node's plugin file
-            env={**os.environ, "RABBITMQ_ENABLED_PLUGINS_FILE": plugins_file},
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"rabbitmqctl list_{what}: {out.stderr.strip()}")
-        counts[what] = len([line for line in out.stdout.splitlines() if line.strip()])
+        out = stack.rabbitmqctl(f"list_{what}", *(["name"] if what == "queues" else []), "--no-table-headers")
+        counts[what] = len([line for line in out.splitlines() if line.strip()])
     counts["connections"] += counts.pop("stomp_connections")  # STOMP ones are listed apart from AMQP ones
     return counts

@@ -19,10 +19,10 @@ import os
 import struct
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
-__all__ = ["Endpoint", "PollConnection", "SseConnection", "WsConnection", "PostConnection", "WireError"]
+__all__ = ["Endpoint", "PollConnection", "SseConnection", "WsConnection", "PostConnection", "WireError", "read_session"]
 
 OnPayload = Callable[[Any, float], None]
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -60,6 +60,39 @@ class Endpoint:
         loop = asyncio.get_running_loop()
         local = (self.local_address, 0) if self.local_address else None
         await loop.create_connection(factory, self.host, self.port, local_addr=local)
+
+
+class _Counted(Protocol):
+    errors: int
+
+
+async def read_session(endpoint: Endpoint, conn: _Connection, reader: _Counted, deadline: float, *,
+                       failed: Callable[[], bool], close_at_deadline: bool = True) -> None:
+    """One connection of a reader's, from connect to close; a reader loops over these until it is done.
+
+    A refused connect, a connection that outlives ``deadline`` by 10 s (a hung client: closed) and one that
+    ``failed()`` once closed each count an error in ``reader.errors``; a failed one waits a moment before the
+    reader's next, as a browser backs off. ``close_at_deadline``: closed at ``deadline`` if still open (a
+    long-poll that stops asking needs no such timer).
+    """
+    try:
+        await endpoint.connect(lambda: conn)
+    except OSError:
+        reader.errors += 1
+        await asyncio.sleep(0.2)
+        return
+    loop = asyncio.get_running_loop()
+    stop = loop.call_later(max(0.0, deadline - time.monotonic()), conn.close) if close_at_deadline else None
+    try:
+        await asyncio.wait_for(asyncio.shield(conn.closed), max(1.0, deadline + 10 - time.monotonic()))
+    except TimeoutError:
+        reader.errors += 1
+        conn.close(failed=True)
+    if stop is not None:
+        stop.cancel()
+    if failed():
+        reader.errors += 1
+        await asyncio.sleep(0.2)
 
 
 def _head(buffer: bytearray) -> tuple[int, dict[bytes, bytes], int] | None:

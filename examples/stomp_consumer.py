@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import stomp
 
-OUT, CONTROL, REPLY_TO = "/topic/traitsweb.out", "/amq/queue/traitsweb.control", "/temp-queue/snapshot"
+OUT, CONTROL, REPLY_TO = "/topic/traitsweb.out", "/exchange/traitsweb/control.quorum", "/temp-queue/snapshot"
 
 
 def apply(state: dict[str, Any], m: dict[str, Any]) -> None:

@@ -13,20 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from traits.api import (
-    Bool,
-    Callable,
-    ComparisonMode,
-    Dict,
-    Float,
-    HasStrictTraits,
-    Instance,
-    Int,
-    List,
-    Set,
-    Str,
-    observe,
-)
+from traits.api import Bool, Callable, ComparisonMode, Dict, Float, HasStrictTraits, Instance, Int, List, Set, Str
+from traits.api import observe
 
 from traitsweb.background import Scheduler
 from traitsweb.bridge import BoundedStr, SessionHandler, SharedModel

@@ -31,7 +31,6 @@ class Service:
     environment: dict[str, str] = field(default_factory=dict)
     #: named volume -> path inside the container
     volumes: dict[str, str] = field(default_factory=dict)
-    profiles: list[str] = field(default_factory=list)
 
 
 def interpolate(text: str, env: Mapping[str, str]) -> str:
@@ -80,6 +79,5 @@ def load(path: Path, env: Mapping[str, str]) -> dict[str, Service]:
             command=command if isinstance(command, list) else command.split(),
             environment={k: "" if v is None else str(v) for k, v in environment.items()},
             volumes=volumes,
-            profiles=spec.get("profiles", []),
         )
     return services

@@ -39,8 +39,10 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from runner import compose
+from traitsweb.lifetime import Lifetime
 
-__all__ = ["ADDRESSES", "ROOT", "SECRET_NAMES", "Stack", "StackConfig", "StackError", "free_port", "read_secrets"]
+__all__ = ["ADDRESSES", "ROOT", "SECRET_NAMES", "BrokerNode", "Stack", "StackConfig", "StackError", "free_port",
+           "read_secrets", "stomp_exchange"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_NAMES = (
@@ -50,8 +52,12 @@ SECRET_NAMES = (
     "TRAITSWEB_SESSION_SECRET",
 )
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+#: the CLI itself, not Debian's wrapper in /usr/sbin (which runs it as the rabbitmq user, with that user's cookie)
+RABBITMQCTL = RABBITMQ_SERVER.with_name("rabbitmqctl")
 #: in a started stack's run directory: its addresses (see Stack._write_addresses)
 ADDRESSES = "stack.json"
+#: a cluster's node ports, kept in its run directory so that its node names stay (Stack._broker_nodes)
+NODES = "nodes.json"
 SECRETS_FILE = "secrets.env"
 
 
@@ -87,9 +93,17 @@ class StackConfig:
     proxy: bool = True
     desktop: bool = False
     model: bool = True
+    #: model processes: the first to hold the lease applies inputs, the others follow the journal as standbys
+    models: int = 1
+    #: where the models journal: "file" (SQLite beside one model) or "stream" (the broker's, with replay
+    #: from it in the gateways); empty: "stream" with standbys (``models`` > 1), else "file"
+    journal: str = ""
     #: 0 picks a free port
     proxy_port: int = 0
+    #: the first broker node's STOMP port (0 picks a free port; further nodes always get free ports)
     stomp_port: int = 0
+    #: RabbitMQ nodes: 1 is one node (program ``rabbitmq``); more form one cluster (``rabbitmq-1``...)
+    brokers: int = 1
     #: extra environment per compose service name ("*" for all)
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     #: start the desktop window (the ``desktop-gui`` service) instead of headless PNGs
@@ -98,12 +112,28 @@ class StackConfig:
     compose_file: Path = ROOT / "compose.yaml"
 
 
-class Stack:
+@dataclass(frozen=True)
+class BrokerNode:
+    """One private RabbitMQ node: its supervisord program, ports and Erlang node name."""
+
+    program: str
+    stomp_port: int
+    dist_port: int
+
+    @property
+    def name(self) -> str:
+        return f"traitsweb-{self.stomp_port}@localhost"
+
+
+class Stack(Lifetime):
     def __init__(self, config: StackConfig) -> None:
+        if config.brokers < 1:
+            raise StackError("a stack needs at least one broker node")
         self.config = config
         self.run_dir = config.run_dir.resolve()
-        self.stomp_port = config.stomp_port or free_port()
-        self.dist_port = free_port()
+        self.nodes = self._broker_nodes()
+        self.stomp_port = self.nodes[0].stomp_port
+        self.dist_port = self.nodes[0].dist_port
         self.proxy_port = config.proxy_port or free_port()
         self.gateway_ports = [free_port() for _ in range(config.gateways)]
         self.secrets: dict[str, str] = {}
@@ -119,21 +149,36 @@ class Stack:
     def gateway_urls(self) -> list[str]:
         return [f"http://127.0.0.1:{port}" for port in self.gateway_ports]
 
+    @property
+    def broker_addresses(self) -> str:
+        """``127.0.0.1:port`` of every node, comma-separated (one for a single node)."""
+        return ",".join(f"127.0.0.1:{node.stomp_port}" for node in self.nodes)
+
     def broker_url(self, user: str) -> str:
-        return f"stomp://{user}:{self.secrets[f'TRAITSWEB_{user.upper()}_PASSWORD']}@127.0.0.1:{self.stomp_port}"
+        return f"stomp://{user}:{self.secrets[f'TRAITSWEB_{user.upper()}_PASSWORD']}@{self.broker_addresses}"
+
+    def _broker_nodes(self) -> list[BrokerNode]:
+        """The broker nodes, with free ports; a cluster's in a run directory used before keep their ports.
+
+        A node's name is made of its STOMP port, and a cluster's nodes remember each other by name in their
+        data: with new ports on a second ``make run BROKERS=3``, the nodes would wait for peers that never
+        come back. So the ports of a cluster are kept in the run directory (``nodes.json``) and used again.
+        """
+        config = self.config
+        saved = self.run_dir / NODES
+        if config.brokers > 1 and saved.exists():
+            kept = json.loads(saved.read_text())
+            if len(kept) == config.brokers and (not config.stomp_port or kept[0][0] == config.stomp_port):
+                return [BrokerNode(f"rabbitmq-{n}", stomp, dist) for n, (stomp, dist) in enumerate(kept, start=1)]
+        ports = [config.stomp_port or free_port(), *(free_port() for _ in range(config.brokers - 1))]
+        return [BrokerNode("rabbitmq" if config.brokers == 1 else f"rabbitmq-{n}", port, free_port())
+                for n, port in enumerate(ports, start=1)]
 
     @property
     def volumes(self) -> Path:
         return self.run_dir / "volumes"
 
     # -- lifetime -----------------------------------------------------------------
-    def __enter__(self) -> Stack:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def start(self) -> None:
         self._prepare()
         log = open(self.run_dir / "supervisord.out", "ab")
@@ -146,9 +191,17 @@ class Stack:
         )
         log.close()
         try:
-            # the broker first: services would only back off while it boots
-            self.wait_ready(self.config.ready_timeout, ["rabbitmq"])
-            for name in self.programs[1:]:
+            # the broker first: services would only back off while it boots. A cluster's first node boots
+            # alone, then the others join it (started together, blank nodes could each form a cluster of one)
+            first, *others = self.nodes
+            self.wait_ready(self.config.ready_timeout, [first.program])
+            if others:
+                for node in others:
+                    self.start_program(node.program)
+                self.wait_ready(self.config.ready_timeout, [node.program for node in others])
+                self._form_cluster()
+            self.wait_definitions(self.config.ready_timeout)
+            for name in self.programs[len(self.nodes):]:
                 self.start_program(name)
             self.wait_ready(self.config.ready_timeout)
             self._write_addresses()
@@ -158,7 +211,8 @@ class Stack:
 
     def _write_addresses(self) -> None:
         """Where a running stack listens, for clients started by hand (``make desktop``); no secrets."""
-        addresses = {"stomp_port": self.stomp_port, "proxy_url": self.proxy_url if self.config.proxy else None,
+        addresses = {"stomp_port": self.stomp_port, "stomp_ports": [node.stomp_port for node in self.nodes],
+                     "proxy_url": self.proxy_url if self.config.proxy else None,
                      "gateway_urls": self.gateway_urls, "pid": os.getpid()}
         write_private(self.run_dir / ADDRESSES, json.dumps(addresses, indent=1) + "\n")
 
@@ -175,7 +229,7 @@ class Stack:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
-    # -- control of single programs (names: rabbitmq, model, gateway-1, proxy, desktop) --
+    # -- control of single programs (names: rabbitmq or rabbitmq-1..N, model, gateway-1, proxy, desktop) --
     def rpc(self, method: str, *args: Any) -> Any:
         """Call supervisord's XML-RPC ``supervisor.<method>`` over its unix socket."""
         transport = SupervisorTransport(None, None, f"unix://{self.run_dir / 'supervisor.sock'}")
@@ -194,9 +248,9 @@ class Stack:
     def pid(self, name: str) -> int:
         return int(self.rpc("getProcessInfo", name)["pid"])
 
-    def broker_pid(self) -> int:
+    def broker_pid(self, program: str = "rabbitmq") -> int:
         """The Erlang VM's pid (the program itself is a shell script waiting on it)."""
-        parent = self.pid("rabbitmq")
+        parent = self.pid(program)
         children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
         for child in children:
             if "beam" in Path(f"/proc/{child}/comm").read_text():
@@ -205,7 +259,7 @@ class Stack:
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
         """Signal a program (for rabbitmq: its VM); supervisord restarts what dies."""
-        pid = self.broker_pid() if name == "rabbitmq" else self.pid(name)
+        pid = self.broker_pid(name) if name.startswith("rabbitmq") else self.pid(name)
         os.kill(pid, sig)
         return pid
 
@@ -226,8 +280,10 @@ class Stack:
                 time.sleep(0.1)
 
     def _check_for(self, name: str) -> Any:
-        if name == "rabbitmq":
-            return lambda: stomp_handshake("127.0.0.1", self.stomp_port, "model", self.secrets["TRAITSWEB_MODEL_PASSWORD"])
+        node = next((node for node in self.nodes if node.program == name), None)
+        if node is not None:
+            port = node.stomp_port
+            return lambda: stomp_handshake("127.0.0.1", port, "model", self.secrets["TRAITSWEB_MODEL_PASSWORD"])
         if name.startswith("gateway-"):
             port = self.gateway_ports[int(name.split("-")[1]) - 1]
             return lambda: http_ok(port, "/readyz")
@@ -242,15 +298,19 @@ class Stack:
     # -- configuration ----------------------------------------------------------------
     def _prepare(self) -> None:
         _private_dir(self.run_dir)
-        for sub in ("logs", "volumes", "rabbitmq", "nginx"):
+        for sub in ("logs", "volumes", "nginx", *(node.program for node in self.nodes)):
             (self.run_dir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         self.secrets = self._load_secrets()
+        if len(self.nodes) > 1:
+            write_private(self.run_dir / NODES, json.dumps([[n.stomp_port, n.dist_port] for n in self.nodes]))
         env = {**os.environ, **self.secrets}
         services = compose.load(self.config.compose_file, env)
         self.programs = []
-        blocks = [self._supervisord_header(), self._rabbitmq_program()]
+        blocks = [self._supervisord_header(), *self._rabbitmq_programs()]
         if self.config.model:
-            blocks.append(self._program("model", services["model"]))
+            blocks.append(self._program("model", services["model"], self._standby_env()))
+            for index in range(2, self.config.models + 1):
+                blocks.append(self._program(f"model-{index}", services["model"], self._standby_env(index)))
         for index, port in enumerate(self.gateway_ports, start=1):
             overrides = {
                 "TRAITSWEB_HTTP_HOST": "127.0.0.1",
@@ -258,6 +318,8 @@ class Stack:
                 "TRAITSWEB_REPLICA": f"gateway-{index}",
                 "TRAITSWEB_ALLOWED_ORIGINS": f"http://127.0.0.1:{self.proxy_port},http://localhost:{self.proxy_port}",
             }
+            if self.journal == "stream":  # replay from the model's journal on the broker
+                overrides["TRAITSWEB_HISTORY_SIZE"] = "100000"
             blocks.append(self._program(f"gateway-{index}", services["gateway"], overrides))
         if self.config.proxy and self.gateway_ports:
             blocks.append(self._nginx_program(services["proxy"]))
@@ -265,6 +327,19 @@ class Stack:
             service = services["desktop-gui" if self.config.desktop_window else "desktop"]
             blocks.append(self._program("desktop", service))
         write_private(self.run_dir / "supervisord.conf", "\n".join(blocks))  # every broker URL, the session secret
+
+    @property
+    def journal(self) -> str:
+        return self.config.journal or ("stream" if self.config.models > 1 else "file")
+
+    def _standby_env(self, index: int = 1) -> dict[str, str]:
+        """The journal; with standbys, heart-beats short enough that a frozen model loses the lease within seconds."""
+        if self.config.models < 2:
+            return {"TRAITSWEB_JOURNAL": self.journal}
+        env = {"TRAITSWEB_JOURNAL": self.journal, "TRAITSWEB_HEARTBEAT_MS": "1000"}
+        if index > 1:  # a disk of its own, as on another host
+            env["TRAITSWEB_DATA_DIR"] = str(self.volumes / f"model-data-{index}")
+        return env
 
     def _load_secrets(self) -> dict[str, str]:
         """Secrets from the environment, else generated once and kept in the run directory."""
@@ -304,7 +379,7 @@ serverurl=unix://{run}/supervisor.sock
 command={command.replace("%", "%%")}
 directory={ROOT}
 environment={environment}
-autostart={"true" if name == "rabbitmq" else "false"}
+autostart={"true" if name == self.nodes[0].program else "false"}
 autorestart=true
 startsecs=0
 startretries=1000
@@ -316,38 +391,60 @@ stdout_logfile={self.run_dir}/logs/{name}.log
 stdout_logfile_maxbytes=20MB
 {extra}"""
 
-    def _rabbitmq_program(self) -> str:
+    def _rabbitmq_programs(self) -> list[str]:
         if not RABBITMQ_SERVER.exists():
             raise StackError("RabbitMQ is not installed: `make setup` installs Debian's rabbitmq-server")
-        base = self.run_dir / "rabbitmq"
-        shutil.copy(ROOT / "deploy/rabbitmq/enabled_plugins", base / "enabled_plugins")
+        definitions = self.run_dir / self.nodes[0].program / "definitions.json"
         subprocess.run(
-            ["sh", str(ROOT / "deploy/rabbitmq/definitions.sh"), str(base / "definitions.json")],
+            ["sh", str(ROOT / "deploy/rabbitmq/definitions.sh"), str(definitions)],
             env={**os.environ, **self.secrets},
             check=True,
         )
-        (base / "rabbitmq.conf").write_text(
+        if len(self.nodes) > 1:
+            # a quorum queue gets its members when it is declared: declared by the first node's boot, alone,
+            # it would live on that node only. So the first node boots with users, permissions, exchanges and
+            # policies, and the queues, with the bindings that need them, are imported once the cluster has all
+            # its nodes (_form_cluster)
+            everything = json.loads(definitions.read_text())
+            later = {"queues": everything.pop("queues"), "bindings": everything.pop("bindings", [])}
+            write_private(self.run_dir / "queues.json", json.dumps(later))
+            write_private(definitions, json.dumps(everything))
+        return [self._rabbitmq_program(node, definitions if n == 0 else None) for n, node in enumerate(self.nodes)]
+
+    def _rabbitmq_program(self, node: BrokerNode, definitions: Path | None) -> str:
+        base = self.run_dir / node.program
+        shutil.copy(ROOT / "deploy/rabbitmq/enabled_plugins", base / "enabled_plugins")
+        config = (
             # STOMP only: every service speaks STOMP, and an AMQP listener would accept the same users
             # (rabbitmqctl reaches the node over the distribution port, not AMQP)
             "listeners.tcp = none\n"
-            f"stomp.listeners.tcp.1 = 127.0.0.1:{self.stomp_port}\n"
-            f"load_definitions = {base}/definitions.json\n"
-            "stomp.default_vhost = /\n"
+            f"stomp.listeners.tcp.1 = 127.0.0.1:{node.stomp_port}\n"
+            + (f"load_definitions = {definitions}\n" if definitions else "")
+            + "stomp.default_vhost = /\n"
             "log.console = true\nlog.console.level = warning\nlog.file = false\n"
         )
+        if len(self.nodes) > 1:
+            config += self._cluster_config()
+        (base / "rabbitmq.conf").write_text(config)
         (base / "data").mkdir(exist_ok=True)
+        home = self._cluster_home() if len(self.nodes) > 1 else None
         user = ""
         if os.geteuid() == 0:  # Debian's node runs as the rabbitmq user, who must own its files
-            shutil.chown(base, "rabbitmq", "rabbitmq")
-            for path in base.rglob("*"):
+            for path in [base, *base.rglob("*"), *([home, *home.iterdir()] if home else [])]:
                 shutil.chown(path, "rabbitmq", "rabbitmq")
             user = "user=rabbitmq\n"
+        erl_args = "-kernel inet_dist_use_interface {127,0,0,1}"
+        if home is not None:
+            # a frozen peer is declared down after ~10 s, not the default minute: until then, any change
+            # of the cluster's metadata (a reconnecting client's subscription queue) waits for it
+            erl_args += " -kernel net_ticktime 10"
         env = {
-            "HOME": "/var/lib/rabbitmq" if user else os.environ.get("HOME", "/tmp"),
-            "RABBITMQ_NODENAME": f"traitsweb-{self.stomp_port}@localhost",
-            # the distribution port (rabbitmqctl's way in) on loopback only, like the STOMP listener
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            # a cluster's nodes share one Erlang cookie, in a HOME of their own (Erlang reads $HOME/.erlang.cookie)
+            "HOME": str(home) if home else "/var/lib/rabbitmq" if user else os.environ.get("HOME", "/tmp"),
+            "RABBITMQ_NODENAME": node.name,
+            # the distribution port (rabbitmqctl's and the other nodes' way in) on loopback only, like STOMP
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": erl_args,
+            "RABBITMQ_DIST_PORT": str(node.dist_port),
             "RABBITMQ_MNESIA_BASE": f"{base}/data",
             "RABBITMQ_LOG_BASE": f"{base}",
             "RABBITMQ_ENABLED_PLUGINS_FILE": f"{base}/enabled_plugins",
@@ -355,7 +452,83 @@ stdout_logfile_maxbytes=20MB
             "RABBITMQ_ADVANCED_CONFIG_FILE": f"{base}/advanced.config",
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         }
-        return self._block("rabbitmq", str(RABBITMQ_SERVER), env, user)
+        # supervisord stops programs in reverse priority: the services first (each leaves while its broker is
+        # there: the model checkpoints), then the nodes, the first last (it is the one started first again)
+        priority = f"priority={self.nodes.index(node) + 1}\n"
+        return self._block(node.program, str(RABBITMQ_SERVER), env, user + priority)
+
+    def _cluster_config(self) -> str:
+        """Clustered by configuration: each node knows its peers; a blank node joins the first it reaches."""
+        peers = "".join(f"cluster_formation.classic_config.nodes.{n} = {node.name}\n"
+                        for n, node in enumerate(self.nodes, start=1))
+        # a node that was cut off (frozen, then thawed) finds the others have declared it down: autoheal
+        # restarts the losing side, which rejoins; pause_minority would leave it paused in a partition
+        return f"cluster_formation.peer_discovery_backend = classic_config\n{peers}cluster_partition_handling = autoheal\n"
+
+    def _cluster_home(self) -> Path:
+        """The cluster's HOME: its Erlang cookie, made once per run directory, the owner's only."""
+        home = self.run_dir / "rabbitmq-home"
+        home.mkdir(mode=0o700, exist_ok=True)
+        cookie = home / ".erlang.cookie"
+        if not cookie.exists():
+            write_private(cookie, secrets.token_hex(20))
+            cookie.chmod(0o400)
+        return home
+
+    def _cli(self, command: list[str], node: BrokerNode, timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run a RabbitMQ CLI command for ``node`` (its Erlang cookie's HOME, its plugins, RABBITMQ_NODENAME)."""
+        home = self._cluster_home() if len(self.nodes) > 1 else Path(
+            "/var/lib/rabbitmq" if os.geteuid() == 0 else os.environ.get("HOME", "/tmp"))
+        env = {**os.environ, "HOME": str(home), "RABBITMQ_NODENAME": node.name,
+               "PATH": f"{RABBITMQCTL.parent}:{os.environ.get('PATH', '')}",
+               "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.run_dir / node.program / "enabled_plugins")}
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=home)
+
+    def rabbitmqctl(self, *args: str, node: BrokerNode | None = None, timeout: float = 60) -> str:
+        """Run ``rabbitmqctl -n NODE ARGS`` on a cluster node (the first by default); its output."""
+        node = node or self.nodes[0]
+        out = self._cli([str(RABBITMQCTL), "-q", "-n", node.name, *args], node, timeout)
+        if out.returncode != 0:
+            raise StackError(f"rabbitmqctl {args[0]} on {node.name}: {(out.stderr or out.stdout).strip()[-500:]}")
+        return out.stdout
+
+    def wait_definitions(self, timeout: float) -> None:
+        """Wait until the first node is ready for traitsweb (``deploy/rabbitmq/ready.sh``, the image's
+        healthcheck): a node opens its STOMP port, and takes log-ins, before it has imported the bindings
+        the definitions declare, and until then a SEND to the ``traitsweb`` exchange is dropped."""
+        deadline = time.monotonic() + timeout
+        node = self.nodes[0]
+        command = ["sh", str(ROOT / "deploy/rabbitmq/ready.sh"), str(node.stomp_port),
+                   str(ROOT / "deploy/rabbitmq/definitions.sh")]
+        while (out := self._cli(command, node, 60)).returncode != 0:
+            if time.monotonic() > deadline:
+                raise StackError(f"{node.program} not ready within {timeout} s: {out.stderr.strip()[-500:]}")
+            time.sleep(0.2)
+
+    def running_nodes(self) -> set[str]:
+        """The nodes the first node sees running in its cluster."""
+        status = json.loads(self.rabbitmqctl("cluster_status", "--formatter", "json"))
+        return set(status.get("running_nodes", []))
+
+    def wait_cluster(self, timeout: float) -> None:
+        """Wait until the first node sees every node of the stack running in its cluster."""
+        deadline = time.monotonic() + timeout
+        names = {node.name for node in self.nodes}
+        while (running := self._running_or_none()) != names:
+            if time.monotonic() > deadline:
+                raise StackError(f"the cluster has {sorted(running or [])} running, not all of {sorted(names)}")
+            time.sleep(0.5)
+
+    def _form_cluster(self) -> None:
+        """Wait for every node to be running in one cluster, then declare the queues (once: they persist)."""
+        self.wait_cluster(self.config.ready_timeout)
+        self.rabbitmqctl("import_definitions", str(self.run_dir / "queues.json"))
+
+    def _running_or_none(self) -> set[str] | None:
+        try:
+            return self.running_nodes()
+        except (StackError, subprocess.TimeoutExpired, ValueError):
+            return None  # the node is still booting, or the one asked is down
 
     def _program(self, name: str, service: compose.Service, overrides: dict[str, str] | None = None) -> str:
         env = {k: self._localise(service, v) for k, v in self._with_secrets(service.environment).items()}
@@ -391,7 +564,7 @@ stdout_logfile_maxbytes=20MB
 
     def _localise(self, service: compose.Service, value: str) -> str:
         """Container addresses and paths -> local ones."""
-        value = value.replace("@rabbitmq:61613", f"@127.0.0.1:{self.stomp_port}")
+        value = value.replace("@rabbitmq:61613", f"@{self.broker_addresses}")
         for volume, target in service.volumes.items():
             if value == target or value.startswith(target + "/"):
                 local = self.volumes / volume
@@ -482,6 +655,24 @@ def _escape(value: str) -> str:
 
 def _quote(arg: str) -> str:
     return f'"{arg}"' if any(c in arg for c in " '\"") else arg
+
+
+def stomp_exchange(host: str, port: int, user: str, password: str, frames: bytes) -> str:
+    """CONNECT as ``user`` on a bare connection, send ``frames``; what the broker said up to the first
+    RECEIPT or ERROR (or until it closed the connection)."""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"CONNECT\naccept-version:1.2\nhost:/\nlogin:{user}\npasscode:{password}\n\n\0".encode() + frames)
+        received = b""
+        while b"RECEIPT" not in received and b"ERROR" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        try:
+            sock.sendall(b"DISCONNECT\n\n\0")
+        except OSError:
+            pass  # after an ERROR the broker has closed the connection
+    return received.decode(errors="replace")
 
 
 def stomp_handshake(host: str, port: int, user: str, password: str) -> bool:

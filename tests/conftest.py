@@ -23,10 +23,15 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def make_stack() -> Callable[..., contextlib.AbstractContextManager[Stack]]:
-    """``with make_stack(gateways=2, env={...}) as stack:`` a fresh stack in its own run directory."""
+    """``with make_stack(gateways=2, env={...}) as stack:`` a fresh stack in its own run directory;
+    ``serving="pkg.module:factory"`` serves that model instead of the chat."""
 
     @contextlib.contextmanager
-    def factory(**options: object) -> Iterator[Stack]:
+    def factory(*, serving: str | None = None, **options: Any) -> Iterator[Stack]:
+        if serving is not None:
+            env = dict(options.get("env") or {})
+            env["model"] = {**env.get("model", {}), "TRAITSWEB_MODEL": serving}
+            options["env"] = env
         run_dir = ROOT / ".run" / "tests" / f"{os.getpid()}-{next(_counter)}"  # unique: pytest runs may overlap
         config = StackConfig(run_dir=run_dir, **options)  # type: ignore[arg-type]
         with Stack(config) as stack:

@@ -44,8 +44,7 @@ class InProcess:
 def model_service(broker_url: str, data_dir: Path, **options: object) -> Iterator[ModelService]:
     settings = ModelSettings(broker_url=broker_url, data_dir=data_dir, **options)  # type: ignore[arg-type]
     stop = threading.Event()
-    with Store(settings.data_dir / "model.sqlite3") as store:
-        service = ModelService(settings, create(), store)
+    with Store(settings.data_dir / "model.sqlite3") as store, ModelService(settings, create(), store) as service:
         with connect(settings.broker, name="model", on_state=service.on_broker_state) as client:
             service.attach(client)
             runner = threading.Thread(target=service.run, args=(stop,), name="model", daemon=True)

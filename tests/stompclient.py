@@ -20,10 +20,18 @@ Predicate = Callable[[dict[str, Any]], bool]
 
 
 class Peer:
-    """Connects as ``url``'s user, subscribes to the out topic, records every message."""
+    """Connects as ``url``'s user, subscribes to ``streams``, records every message in order.
 
-    def __init__(self, url: str, *, name: str = "test-peer") -> None:
-        self.client = connect(parse_broker_url(url), name=name, heartbeat_ms=5000)
+    By default it reads what its user's service reads: a gateway user the out topic with the private
+    messages of browser sessions (:func:`protocol.gateway_stream`; a placeholder right after the message
+    it stands for is not recorded), anyone else the out topic.
+    """
+
+    def __init__(self, url: str, *, name: str = "test-peer", streams: tuple[str, ...] | None = None) -> None:
+        broker = parse_broker_url(url)
+        self.client = connect(broker, name=name, heartbeat_ms=5000)
+        gateway = (protocol.gateway_stream(protocol.OUT),)
+        self._streams = streams or (gateway if broker.user == "gateway" else (protocol.OUT,))
         self.messages: list[dict[str, Any]] = []
         self.replies: list[dict[str, Any]] = []
         self._cond = threading.Condition()
@@ -31,7 +39,8 @@ class Peer:
 
     def __enter__(self) -> Peer:
         self.client.start()
-        self.client.subscribe(protocol.OUT, self._on_out)
+        for stream in self._streams:
+            self.client.subscribe(stream, self._on_out)
         self.client.on_reply(self._reply_queue, self._on_reply)
         assert self.client.wait_connected(30), "peer could not connect to the broker"
         return self
@@ -40,8 +49,12 @@ class Peer:
         self.client.close()
 
     def _on_out(self, frame: Any) -> None:
+        message = json.loads(frame.body)
         with self._cond:
-            self.messages.append(json.loads(frame.body))
+            last = self.messages[-1] if self.messages else {}
+            if message["type"] == protocol.PLACEHOLDER and last.get("seq") == message["seq"]:
+                return
+            self.messages.append(message)
             self._cond.notify_all()
 
     def _on_reply(self, frame: Any) -> None:

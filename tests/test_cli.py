@@ -51,31 +51,15 @@ def test_the_model_is_looked_up_from_the_callers_directory(tmp_path: Path) -> No
 @pytest.mark.stack
 def test_serve_brings_up_a_stack_that_serves_the_instrument() -> None:
     import os
-    import signal
-    import threading
 
     from runner.stack import free_port
+    from tests.serving import serving
     from tests.webclient import WebClient
 
     port, run_dir = free_port(), ROOT / ".run" / "tests" / f"{os.getpid()}-cli-serve"
     command = [sys.executable, "-m", "runner", "serve", "examples.instrument:create", "--gateways", "1",
                "--port", str(port), "--stomp-port", str(free_port()), "--run-dir", str(run_dir)]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if "ready on" in line:
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert ready.wait(180) and proc.poll() is None, "".join(lines)
+    with serving(command, cwd=ROOT) as lines:
         assert f"ready on http://127.0.0.1:{port}" in lines[-1]
         with WebClient(f"http://127.0.0.1:{port}") as client:
             client.login("ann")
@@ -87,10 +71,4 @@ def test_serve_brings_up_a_stack_that_serves_the_instrument() -> None:
         appended = [m for m in client.received if m.get("trait") == "readings" and m["added"]]
         assert len(appended) >= 10 and all(m["op"] == "list" for m in appended)
         assert "desktop ready" in (run_dir / "logs" / "desktop.log").read_text()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(120)
-        reader.join(10)
-        assert proc.stdout is not None
-        proc.stdout.close()
-    assert code == 0 and "traitsweb: stopping" in "".join(lines), "".join(lines)
+    assert "traitsweb: stopping" in "".join(lines), "".join(lines)

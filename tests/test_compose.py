@@ -63,7 +63,8 @@ def test_the_stack_has_what_the_issues_require() -> None:
     for name in ("rabbitmq", "proxy", "model", "desktop"):
         build = services[name].get("build") or {}
         assert "BASE_IMAGE" in build.get("args", {}), f"{name}: base image must be a build argument"
-    for path in ("deploy/rabbitmq/definitions.sh", "deploy/rabbitmq/enabled_plugins", "deploy/nginx/traitsweb.conf.template"):
+    for path in ("deploy/rabbitmq/definitions.sh", "deploy/rabbitmq/ready.sh", "deploy/rabbitmq/enabled_plugins",
+                 "deploy/nginx/traitsweb.conf.template"):
         assert (ROOT / path).exists(), path
 
 
@@ -112,3 +113,41 @@ def test_every_service_with_secrets_reads_them_from_the_secrets_volume_after_it_
 )
 def test_interpolation(text: str, env: dict, expected: str) -> None:
     assert compose.interpolate(text, env) == expected
+
+
+def cluster_document() -> dict:
+    return yaml.safe_load((ROOT / "compose.cluster.yaml").read_text())
+
+
+def test_the_cluster_override_matches_the_compose_specification() -> None:
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft7Validator(schema).validate(cluster_document())
+    broken = cluster_document()
+    broken["services"]["rabbitmq-2"]["depends_on"]["rabbitmq"]["condition"] = "eventually"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft7Validator(schema).validate(broken)
+
+
+def test_the_cluster_override_names_three_clustered_nodes_everywhere() -> None:
+    """Nodes rabbitmq-1..3 clustered by configuration with one cookie; every service given all three."""
+    base, cluster = document()["services"], cluster_document()["services"]
+    conf = (ROOT / "deploy/rabbitmq/cluster.conf").read_text()
+    assert "cluster_formation.peer_discovery_backend = classic_config" in conf
+    nodes = ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
+    for n, name in enumerate(nodes, start=1):
+        spec = cluster[name]
+        assert spec["environment"]["RABBITMQ_NODENAME"] == f"rabbit@rabbitmq-{n}"
+        assert f"cluster_formation.classic_config.nodes.{n} = rabbit@rabbitmq-{n}" in conf
+        assert spec["environment"]["TRAITSWEB_ERLANG_COOKIE_FILE"].endswith("/TRAITSWEB_ERLANG_COOKIE")
+        assert any(v.startswith("./deploy/rabbitmq/cluster.conf:/etc/rabbitmq/conf.d/") for v in spec["volumes"])
+    assert "TRAITSWEB_ERLANG_COOKIE" in cluster["secrets"]["environment"]
+    generator = (ROOT / "deploy/secrets/generate.py").read_text()
+    assert '"TRAITSWEB_ERLANG_COOKIE"' in generator
+    for name in ("model", "gateway", "desktop", "desktop-gui"):
+        url = cluster[name]["environment"]["TRAITSWEB_BROKER_URL"]
+        user = base[name]["environment"]["TRAITSWEB_BROKER_URL"].split("://")[1].split("@")[0]
+        assert url == f"stomp://{user}@rabbitmq-1:61613,rabbitmq-2:61613,rabbitmq-3:61613", name
+        assert cluster[name]["depends_on"]["rabbitmq-members"]["condition"] == "service_completed_successfully"
+    for name in ("rabbitmq-2", "rabbitmq-3"):
+        assert cluster[name]["image"] == base["rabbitmq"]["image"]
+        assert f"{name}-data:/var/lib/rabbitmq" in cluster[name]["volumes"]

@@ -46,6 +46,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from traitsweb.lifetime import Lifetime
+
 __all__ = ["Apply", "Handle", "Scheduler", "start_model"]
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,7 @@ class Handle:
         self.cancelled = True
 
 
-class Scheduler:
+class Scheduler(Lifetime):
     """Runs a model's periodic callbacks and background jobs; see the module's docstring.
 
     ``apply`` runs one callback under the owner's lock. ``clock`` is
@@ -133,13 +135,6 @@ class Scheduler:
             return self._pool.submit(self._job, job, args, kwargs, on_result, on_error)
 
     # -- what the owner calls ---------------------------------------------------------------
-    def __enter__(self) -> Scheduler:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def start(self) -> None:
         """Run due callbacks on a thread of their own until :meth:`close`."""
         self._thread = threading.Thread(target=self._loop, name="traitsweb-scheduler", daemon=True)

@@ -36,6 +36,7 @@ import stomp
 from stomp.exception import StompException
 
 from traitsweb import redact
+from traitsweb.lifetime import Lifetime
 from traitsweb.settings import BrokerURL
 
 __all__ = ["BrokerClient", "BrokerUnavailable", "Delivery", "StompClient", "Subscription", "connect"]
@@ -85,6 +86,7 @@ class BrokerClient(Protocol):
     def wait_connected(self, timeout: float) -> bool: ...
     def subscribe(self, destination: str, callback: FrameCallback, *, ack: str = "auto",
                   headers: dict[str, str] | None = None) -> Subscription: ...
+    def unsubscribe(self, sub: Subscription) -> None: ...
     def on_reply(self, temp_queue: str, callback: FrameCallback) -> None: ...
     def send_async(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> Future[None]: ...
     def send(self, destination: str, body: str, *, headers: dict[str, str] | None = None,
@@ -107,6 +109,92 @@ def connect(
 
         return MemoryClient(broker, name=name, on_state=on_state)
     return StompClient(broker, name=name, heartbeat_ms=heartbeat_ms, on_state=on_state)
+
+
+class BaseClient(Lifetime):
+    """What both clients own alike: the registered subscriptions and reply routes, the connection's number and
+    state, and handing a delivery to its callback. A subclass issues subscriptions and moves frames."""
+
+    def __init__(self, *, name: str, on_state: Callable[[str], None] | None) -> None:
+        self.name = name
+        self._on_state = on_state
+        self._subscriptions: dict[str, Subscription] = {}
+        self._replies: dict[str, FrameCallback] = {}
+        self._lock = threading.RLock()
+        self._generation = 0
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+        self.reconnects = 0
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self.connected.wait(timeout)
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def subscribe(self, destination: str, callback: FrameCallback, *, ack: str = "auto",
+                  headers: dict[str, str] | None = None) -> Subscription:
+        """Register a subscription; it is (re-)issued on every connection."""
+        sub = Subscription(destination, callback, ack, dict(headers or {}))
+        with self._lock:
+            self._subscriptions[sub.id] = sub
+            self._issue_now(sub)
+        return sub
+
+    def on_reply(self, temp_queue: str, callback: FrameCallback) -> None:
+        """Route frames that arrive for ``reply-to: /temp-queue/NAME`` to ``callback``."""
+        with self._lock:
+            self._replies[temp_queue] = callback
+
+    def send_async(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> Future[None]:
+        raise NotImplementedError
+
+    def send(self, destination: str, body: str, *, headers: dict[str, str] | None = None,
+             timeout: float = 5.0) -> None:
+        """Send and wait for the receipt; raises :class:`BrokerUnavailable`."""
+        future = self.send_async(destination, body, headers=headers)
+        try:
+            future.result(timeout)
+        except TimeoutError:
+            raise BrokerUnavailable(f"no receipt within {timeout} s") from None
+
+    def ack(self, frame: Delivery) -> None:
+        self._settle(frame, None)
+
+    def nack(self, frame: Delivery, *, requeue: bool = True) -> None:
+        """Refuse a frame; ``requeue=False`` drops it, or dead-letters it where the queue has a dead-letter policy."""
+        self._settle(frame, requeue)
+
+    # -- what a subclass defines ------------------------------------------------------
+    def _issue_now(self, sub: Subscription) -> None:
+        """Under the lock: issue ``sub`` on the current connection, if there is one."""
+        raise NotImplementedError
+
+    def _settle(self, frame: Delivery, requeue: bool | None) -> None:
+        """ACK (``requeue=None``) or NACK ``frame``, unless the connection it came on is gone."""
+        raise NotImplementedError
+
+    # -- shared inside ------------------------------------------------------------------
+    def _notify(self, state: str) -> None:
+        if self._on_state is not None:
+            try:
+                self._on_state(state)
+            except Exception:  # noqa: BLE001 - a failing observer must not kill the connection
+                log.exception("%s: on_state(%s) failed", self.name, state)
+
+    def _dispatch(self, delivery: Delivery) -> None:
+        """Hand a delivery to its subscription's (or reply route's) callback, on the receiver thread."""
+        key = delivery.headers.get("subscription", "")
+        with self._lock:
+            sub = self._subscriptions.get(key)
+            callback = sub.callback if sub is not None else self._replies.get(key)
+        if callback is None:
+            return
+        try:
+            callback(delivery)
+        except Exception:  # noqa: BLE001 - never let one bad frame stop the receiver
+            log.exception("%s: callback for %s failed", self.name, key)
 
 
 class _Listener(stomp.ConnectionListener):  # type: ignore[misc]  # stomp.py ships no type information
@@ -140,7 +228,7 @@ class _Listener(stomp.ConnectionListener):  # type: ignore[misc]  # stomp.py shi
         self._client._lost(self._generation, "heart-beat timeout")
 
 
-class StompClient:
+class StompClient(BaseClient):
     """A STOMP connection that stays up: reconnects with backoff, resubscribes by itself.
 
     ``on_state`` is called (on the supervisor thread) with ``"connected"`` or
@@ -157,33 +245,20 @@ class StompClient:
         backoff: tuple[float, float] = (0.2, 5.0),
         on_state: Callable[[str], None] | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name=name, on_state=on_state)
         self._broker = broker
         self._heartbeat_ms = heartbeat_ms
         self._connect_timeout = connect_timeout
         self._backoff = backoff
-        self._on_state = on_state
-        self._subscriptions: dict[str, Subscription] = {}
-        self._replies: dict[str, FrameCallback] = {}
-        self._lock = threading.RLock()
         self._conn: stomp.Connection12 | None = None
-        self._generation = 0
         self._pending: dict[str, Future[None]] = {}
         self._stopping = threading.Event()
         self._lost_event = threading.Event()
         self._handshake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.connected = threading.Event()
-        self.reconnects = 0
+        #: the node of the current (or last) connection
+        self.node: tuple[str, int] | None = None
 
     # -- lifetime -----------------------------------------------------------------
-    def __enter__(self) -> StompClient:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"stomp-{self.name}", daemon=True)
         self._thread.start()
@@ -194,35 +269,21 @@ class StompClient:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self.connected.wait(timeout)
-
-    @property
-    def generation(self) -> int:
-        return self._generation
-
     # -- operations ---------------------------------------------------------------
-    def subscribe(
-        self,
-        destination: str,
-        callback: FrameCallback,
-        *,
-        ack: str = "auto",
-        headers: dict[str, str] | None = None,
-    ) -> Subscription:
-        """Register a subscription; it is (re-)issued on every connection."""
-        sub = Subscription(destination, callback, ack, dict(headers or {}))
+    def _issue_now(self, sub: Subscription) -> None:
+        if self._conn is not None and self.connected.is_set():
+            self._issue(self._conn, sub)
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """End a subscription (and stop re-issuing it)."""
         with self._lock:
-            self._subscriptions[sub.id] = sub
+            self._subscriptions.pop(sub.id, None)
             conn = self._conn if self.connected.is_set() else None
             if conn is not None:
-                self._issue(conn, sub)
-        return sub
-
-    def on_reply(self, temp_queue: str, callback: FrameCallback) -> None:
-        """Route frames that arrive for ``reply-to: /temp-queue/NAME`` to ``callback``."""
-        with self._lock:
-            self._replies[temp_queue] = callback
+                try:
+                    conn.unsubscribe(id=sub.id)
+                except (StompException, OSError):
+                    pass  # the connection is going: the subscription ends with it
 
     def send_async(
         self, destination: str, body: str, *, headers: dict[str, str] | None = None
@@ -243,21 +304,6 @@ class StompClient:
                 future.set_exception(BrokerUnavailable(str(exc) or "send failed"))
         return future
 
-    def send(
-        self,
-        destination: str,
-        body: str,
-        *,
-        headers: dict[str, str] | None = None,
-        timeout: float = 5.0,
-    ) -> None:
-        """Send and wait for the receipt; raises :class:`BrokerUnavailable`."""
-        future = self.send_async(destination, body, headers=headers)
-        try:
-            future.result(timeout)
-        except TimeoutError:
-            raise BrokerUnavailable(f"no receipt within {timeout} s") from None
-
     def publish(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> bool:
         """Send without a receipt (fire and forget); False when not connected."""
         with self._lock:
@@ -276,38 +322,51 @@ class StompClient:
             return dict(headers or {})
         return {**(headers or {}), "user-id": self._broker.user}
 
-    def ack(self, frame: Delivery) -> None:
-        self._settle(frame, "ack")
-
-    def nack(self, frame: Delivery, *, requeue: bool = True) -> None:
-        """Refuse a frame; ``requeue=False`` drops it, or dead-letters it where the queue has a dead-letter policy."""
-        self._settle(frame, "nack", {} if requeue else {"requeue": "false"})
-
-    def _settle(self, frame: Delivery, how: str, headers: dict[str, str] | None = None) -> None:
+    def _settle(self, frame: Delivery, requeue: bool | None) -> None:
+        how = "ack" if requeue is None else "nack"
+        headers = {"requeue": "false"} if requeue is False else {}
         with self._lock:
             conn = self._conn
             if conn is None or frame.generation != self._generation or not self.connected.is_set():
                 return  # that connection is gone; the broker redelivers the frame
             try:
-                getattr(conn, how)(frame.headers["ack"], **(headers or {}))
+                getattr(conn, how)(frame.headers["ack"], **headers)
             except (StompException, OSError):
                 log.info("%s: %s failed; the frame will be redelivered", self.name, how)
 
     # -- the supervisor thread ----------------------------------------------------
     def _run(self) -> None:
+        """Connect, hold the connection until it is lost, then try the next node.
+
+        A cluster's nodes are tried in turn, starting at a random one (so services spread over the
+        nodes), each failure or loss moving on to the next: a dead or frozen node costs one attempt,
+        not a backoff. The backoff grows only when a whole round of nodes has failed.
+        """
+        nodes = self._broker.nodes
+        turn = random.randrange(len(nodes))
         delay = self._backoff[0]
+        failed = 0
         while not self._stopping.is_set():
-            if self._connect_once():
-                delay = self._backoff[0]
+            host, port = nodes[turn % len(nodes)]
+            if self._connect_once(host, port):
+                delay, failed = self._backoff[0], 0
                 self._lost_event.wait()
                 self._teardown()
+                # any other node, at random: the clients of a lost node should not all land on one
+                turn += 1 + random.randrange(max(len(nodes) - 1, 1))
+            else:
+                failed += 1
+                turn += 1
             if self._stopping.is_set():
                 break
-            self._stopping.wait(delay * (0.5 + random.random()))
-            delay = min(delay * 2, self._backoff[1])
+            if failed and failed % len(nodes) == 0:
+                self._stopping.wait(delay * (0.5 + random.random()))
+                delay = min(delay * 2, self._backoff[1])
+            elif not failed:
+                self._stopping.wait(self._backoff[0] * random.random())  # a lost node: straight on to the next
         self._teardown(final=True)
 
-    def _connect_once(self) -> bool:
+    def _connect_once(self, host: str, port: int) -> bool:
         broker = self._broker
         with self._lock:
             self._generation += 1
@@ -315,7 +374,7 @@ class StompClient:
             self._lost_event.clear()
             self._handshake.clear()
             conn = stomp.Connection12(
-                [(broker.host, broker.port)],
+                [(host, port)],
                 heartbeats=(self._heartbeat_ms, self._heartbeat_ms),
                 vhost=broker.vhost,
                 reconnect_attempts_max=1,
@@ -327,11 +386,11 @@ class StompClient:
         try:
             conn.connect(broker.user, broker.password, wait=False)
         except (StompException, OSError) as exc:
-            log.info("%s: broker %s:%s not reachable (%s)", self.name, broker.host, broker.port, exc)
+            log.info("%s: broker %s:%s not reachable (%s)", self.name, host, port, exc)
             self._discard(conn)
             return False
         if not self._handshake.wait(self._connect_timeout) or self._lost_event.is_set():
-            log.info("%s: no CONNECTED from the broker", self.name)
+            log.info("%s: no CONNECTED from the broker at %s:%s", self.name, host, port)
             self._discard(conn)
             return False
         sock = getattr(conn.transport, "socket", None)
@@ -345,7 +404,8 @@ class StompClient:
             for sub in self._subscriptions.values():
                 self._issue(conn, sub)
             self.connected.set()
-        log.info("%s: connected to %s:%s", self.name, broker.host, broker.port)
+        self.node = (host, port)
+        log.info("%s: connected to %s:%s", self.name, host, port)
         if generation > 1:
             self.reconnects += 1
         self._notify("connected")
@@ -385,13 +445,6 @@ class StompClient:
                 log.warning("%s: lost the broker connection", self.name)
             self._notify("disconnected")
 
-    def _notify(self, state: str) -> None:
-        if self._on_state is not None:
-            try:
-                self._on_state(state)
-            except Exception:  # noqa: BLE001 - a failing observer must not kill the connection
-                log.exception("%s: on_state(%s) failed", self.name, state)
-
     # -- called from stomp.py's receiver thread -----------------------------------
     def _connected_frame(self, generation: int) -> None:
         if generation == self._generation:
@@ -400,17 +453,7 @@ class StompClient:
     def _deliver(self, generation: int, frame: Any) -> None:
         if generation != self._generation:
             return
-        delivery = Delivery(frame.body, frame.headers, generation)
-        with self._lock:
-            key = delivery.headers.get("subscription", "")
-            sub = self._subscriptions.get(key)
-            callback = sub.callback if sub is not None else self._replies.get(key)
-        if callback is None:
-            return
-        try:
-            callback(delivery)
-        except Exception:  # noqa: BLE001 - never let one bad frame stop the receiver
-            log.exception("%s: callback for %s failed", self.name, key)
+        self._dispatch(Delivery(frame.body, frame.headers, generation))
 
     def _receipt(self, receipt_id: str, error: BaseException | None) -> None:
         with self._lock:

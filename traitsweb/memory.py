@@ -5,21 +5,23 @@ talks to it. It keeps the semantics services rely on, as RabbitMQ's STOMP
 plugin gives them:
 
 - ``/queue/NAME`` and ``/amq/queue/NAME``: the same queue (as if the broker's definitions declared every
-  queue at boot, as ours do), each
+  queue at boot, as ours do), and so is ``/exchange/E/K`` for ``NAME`` = ``E.K`` (as ours bind the
+  model's queues to the exchange ``traitsweb``); each
   message to one subscriber (round robin), kept while nobody consumes;
   ``client``/``client-individual`` subscriptions get at most ``prefetch-count``
   unacknowledged messages; a NACK, or the loss of the connection, requeues
-  what was not acknowledged, marked ``redelivered``; a NACK with ``requeue=False`` drops the message
-  (RabbitMQ dead-letters it where a policy says so).
+  what was not acknowledged, marked ``redelivered``; a NACK with ``requeue=False`` takes the message out
+  of its queue into :attr:`MemoryBroker.dead` (RabbitMQ dead-letters it where a policy says so).
 - ``user-id``: every client stamps its URL's user on what it sends, as ``StompClient`` does, and the
   broker refuses a frame whose ``user-id`` is not its sender's (RabbitMQ's ``precondition_failed``).
-- ``/topic/KEY``: a copy to every current subscriber of exactly ``KEY``
-  (no wildcards); nobody subscribed, nobody gets it.
+- ``/topic/KEY``: a copy to every current subscriber whose pattern matches ``KEY`` as a topic exchange
+  matches it (``*`` one word, ``#`` zero or more), in the order sent; nobody subscribed, nobody gets it.
 - ``reply-to: /temp-queue/NAME``: rewritten to a ``/reply-queue/amq.gen-...``
   destination that reaches the sender's connection; replies arrive with
   ``subscription: /temp-queue/NAME``.
 
-Not modelled: permissions, queue arguments and policies, persistence across processes,
+Not modelled: permissions (topic permissions included: any client may subscribe to any key), queue
+arguments and policies, persistence across processes,
 heart-beats. A receipt is immediate: the broker "took" a frame once it is queued.
 Callbacks run on the client's own receiver thread, one frame at a time, as
 stomp.py's do; :meth:`MemoryClient.drop` simulates a lost connection.
@@ -28,7 +30,6 @@ stomp.py's do; :meth:`MemoryClient.drop` simulates a lost connection.
 from __future__ import annotations
 
 import itertools
-import logging
 import queue
 import threading
 from collections import OrderedDict, deque
@@ -36,12 +37,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from traitsweb.broker import BrokerUnavailable, Delivery, FrameCallback, Subscription
+from traitsweb.broker import BrokerUnavailable, Delivery, Subscription, BaseClient
 from traitsweb.settings import BrokerURL
 
 __all__ = ["MemoryBroker", "MemoryClient", "memory_broker"]
 
-log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
 
@@ -87,12 +87,14 @@ class MemoryBroker:
     """Queues, topics and reply routes of one ``memory://`` broker; every method takes its one lock."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # a lock that wait_settled can wait on
         self._queues: dict[str, _Queue] = {}
         self._topics: dict[str, list[_Consumer]] = {}
         self._replies: dict[str, tuple[_Connection, str]] = {}
         self._routes: dict[tuple[str, str], str] = {}  # (connection, temp queue) -> its reply queue
         self._pending_acks: dict[str, tuple[_Consumer, str]] = {}
+        #: ``(queue, body)`` of every message NACKed with ``requeue=False``, oldest first
+        self.dead: list[tuple[str, str]] = []
 
     # -- connections --------------------------------------------------------------------
     def open(self, client: MemoryClient, generation: int) -> _Connection:
@@ -126,6 +128,19 @@ class MemoryBroker:
             q.consumers.append(consumer)
             self._dispatch(name, q)
 
+    def unsubscribe(self, conn: _Connection, sub_id: str) -> None:
+        """End one subscription: what it had not acknowledged is requeued."""
+        with self._lock:
+            for name, q in self._queues.items():
+                mine = [c for c in q.consumers if c.conn is conn and c.sub.id == sub_id]
+                q.consumers = [c for c in q.consumers if c not in mine]
+                for consumer in mine:
+                    self._requeue(q, consumer, list(consumer.unacked))
+                if mine:
+                    self._dispatch(name, q)
+            for key, consumers in self._topics.items():
+                self._topics[key] = [c for c in consumers if not (c.conn is conn and c.sub.id == sub_id)]
+
     # -- frames ---------------------------------------------------------------------------
     def send(self, conn: _Connection, destination: str, body: str, headers: dict[str, str]) -> None:
         headers = {k: v for k, v in headers.items() if k != "receipt"}
@@ -148,8 +163,10 @@ class MemoryBroker:
                     reply_conn, temp_queue = target
                     reply_conn.client._push(reply_conn, _delivery(_Message(body, headers), destination, temp_queue))
             elif kind == "topic":
-                for consumer in self._topics.get(name, ()):
-                    self._hand(consumer, _Message(body, dict(headers)), destination)
+                for pattern, consumers in self._topics.items():
+                    if _matches(pattern.split("."), name.split(".")):
+                        for consumer in consumers:
+                            self._hand(consumer, _Message(body, dict(headers)), destination)
             else:
                 q = self._queues.setdefault(name, _Queue())
                 q.messages.append(_Message(body, headers))
@@ -168,17 +185,32 @@ class MemoryBroker:
             q = self._queues[name]
             if requeue is None or requeue is False:
                 for settled in ids:
-                    del consumer.unacked[settled]
+                    message = consumer.unacked.pop(settled)
                     del self._pending_acks[settled]
+                    if requeue is False:
+                        self.dead.append((name, message.body))
             else:
                 self._requeue(q, consumer, ids)
             self._dispatch(name, q)
+            self._lock.notify_all()
 
     def queue_depth(self, destination: str) -> int:
         """Messages waiting in a queue, not yet delivered (for tests)."""
         with self._lock:
             q = self._queues.get(_split(destination)[1])
             return len(q.messages) if q else 0
+
+    def wait_settled(self, destination: str, timeout: float) -> bool:
+        """Until every message sent to a queue so far is delivered and, where its consumer acknowledges,
+        acknowledged or refused (for tests: what was sent has been handled); False after ``timeout`` s."""
+        name = _split(destination)[1]
+
+        def settled() -> bool:
+            q = self._queues.get(name)
+            return q is None or (not q.messages and not any(c.unacked for c in q.consumers))
+
+        with self._lock:
+            return self._lock.wait_for(settled, timeout)
 
     # -- with the lock held -------------------------------------------------------------------
     def _requeue(self, q: _Queue, consumer: _Consumer, ack_ids: list[str]) -> None:
@@ -214,10 +246,21 @@ class MemoryBroker:
 
 def _split(destination: str) -> tuple[str, str]:
     for prefix, kind in (("/queue/", "queue"), ("/amq/queue/", "amq-queue"), ("/topic/", "topic"),
-                         ("/reply-queue/", "reply")):
+                         ("/reply-queue/", "reply"), ("/exchange/", "exchange")):
         if destination.startswith(prefix) and len(destination) > len(prefix):
-            return kind, destination[len(prefix):]
+            name = destination[len(prefix):]
+            return kind, name.replace("/", ".") if kind == "exchange" else name
     raise BrokerUnavailable(f"unknown destination {destination!r}")
+
+
+def _matches(pattern: list[str], words: list[str]) -> bool:
+    """Whether a topic binding's words match a routing key's, as RabbitMQ's topic exchange decides."""
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_matches(rest, words[skip:]) for skip in range(len(words) + 1))
+    return bool(words) and (head in ("*", words[0])) and _matches(rest, words[1:])
 
 
 def _delivery(message: _Message, destination: str, subscription: str, ack_id: str | None = None) -> Delivery:
@@ -238,32 +281,17 @@ def memory_broker(name: str) -> MemoryBroker:
         return _brokers.setdefault(name, MemoryBroker())
 
 
-class MemoryClient:
+class MemoryClient(BaseClient):
     """A connection to a :class:`MemoryBroker` with :class:`~traitsweb.broker.StompClient`'s surface."""
 
     def __init__(self, broker: BrokerURL, *, name: str, on_state: Callable[[str], None] | None = None) -> None:
-        self.name = name
+        super().__init__(name=name, on_state=on_state)
         self.user = broker.user
         self.broker = memory_broker(broker.host)
-        self._on_state = on_state
-        self._subscriptions: dict[str, Subscription] = {}
-        self._replies: dict[str, FrameCallback] = {}
-        self._lock = threading.RLock()
         self._conn: _Connection | None = None
-        self._generation = 0
         self._inbox: queue.SimpleQueue[tuple[_Connection, Delivery] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self.connected = threading.Event()
-        self.reconnects = 0
 
     # -- lifetime -----------------------------------------------------------------------------
-    def __enter__(self) -> MemoryClient:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def start(self) -> None:
         self._thread = threading.Thread(target=self._receive, name=f"memory-{self.name}", daemon=True)
         self._thread.start()
@@ -280,28 +308,17 @@ class MemoryClient:
         self.reconnects += 1
         self._connect()
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self.connected.wait(timeout)
-
-    @property
-    def generation(self) -> int:
-        return self._generation
-
     # -- operations -------------------------------------------------------------------------------
-    def subscribe(self, destination: str, callback: FrameCallback, *, ack: str = "auto",
-                  headers: dict[str, str] | None = None) -> Subscription:
-        """Register a subscription; it is (re-)issued on every connection."""
-        sub = Subscription(destination, callback, ack, dict(headers or {}))
-        with self._lock:
-            self._subscriptions[sub.id] = sub
-            if self._conn is not None:
-                self.broker.subscribe(self._conn, sub)
-        return sub
+    def _issue_now(self, sub: Subscription) -> None:
+        if self._conn is not None:
+            self.broker.subscribe(self._conn, sub)
 
-    def on_reply(self, temp_queue: str, callback: FrameCallback) -> None:
-        """Route frames that arrive for ``reply-to: /temp-queue/NAME`` to ``callback``."""
+    def unsubscribe(self, sub: Subscription) -> None:
+        """End a subscription (and stop re-issuing it)."""
         with self._lock:
-            self._replies[temp_queue] = callback
+            self._subscriptions.pop(sub.id, None)
+            if self._conn is not None:
+                self.broker.unsubscribe(self._conn, sub.id)
 
     def send_async(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> Future[None]:
         future: Future[None] = Future()
@@ -313,22 +330,12 @@ class MemoryClient:
             future.set_result(None)
         return future
 
-    def send(self, destination: str, body: str, *, headers: dict[str, str] | None = None,
-             timeout: float = 5.0) -> None:
-        self._send(destination, body, headers)
-
     def publish(self, destination: str, body: str, *, headers: dict[str, str] | None = None) -> bool:
         try:
             self._send(destination, body, headers)
         except BrokerUnavailable:
             return False
         return True
-
-    def ack(self, frame: Delivery) -> None:
-        self._settle(frame, None)
-
-    def nack(self, frame: Delivery, *, requeue: bool = True) -> None:
-        self._settle(frame, True if requeue else False)
 
     # -- inside -------------------------------------------------------------------------------------
     def _send(self, destination: str, body: str, headers: dict[str, str] | None) -> None:
@@ -364,13 +371,6 @@ class MemoryClient:
             self.broker.close(conn)
         self._notify("disconnected")
 
-    def _notify(self, state: str) -> None:
-        if self._on_state is not None:
-            try:
-                self._on_state(state)
-            except Exception:  # noqa: BLE001 - a failing observer must not kill the connection
-                log.exception("%s: on_state(%s) failed", self.name, state)
-
     def _push(self, conn: _Connection, delivery: Delivery) -> None:
         """Called by the broker (under its lock): queue a frame for the receiver thread."""
         self._inbox.put((conn, delivery))
@@ -381,14 +381,4 @@ class MemoryClient:
             conn, delivery = item
             if conn is not self._conn:
                 continue  # sent on a connection that has been lost since
-            delivery = Delivery(delivery.body, delivery.headers, conn.generation)
-            key = delivery.headers.get("subscription", "")
-            with self._lock:
-                sub = self._subscriptions.get(key)
-                callback = sub.callback if sub is not None else self._replies.get(key)
-            if callback is None:
-                continue
-            try:
-                callback(delivery)
-            except Exception:  # noqa: BLE001 - never let one bad frame stop the receiver
-                log.exception("%s: callback for %s failed", self.name, key)
+            self._dispatch(Delivery(delivery.body, delivery.headers, conn.generation))

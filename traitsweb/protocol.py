@@ -11,6 +11,9 @@ Three channels:
   :class:`Touch` and :class:`SnapshotRequest`;
 * the **out** topic carries everything the model publishes. Every out message
   is a JSON object with ``type``, ``epoch`` and ``seq``; see :func:`out_message`.
+  A message private to one session (``to``) goes to that session's private
+  routing key instead (:func:`private_destination`), and the out topic gets
+  a :data:`PLACEHOLDER` with its ``seq``, so every reader's ``seq`` stays gap-free.
 """
 
 from __future__ import annotations
@@ -22,15 +25,23 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 __all__ = [
+    "CHECKPOINTS",
+    "CHECKPOINTS_WRITE",
     "CONTROL",
     "INPUT",
+    "JOURNAL",
+    "JOURNAL_WRITE",
     "MAX_BODY_BYTES",
     "MSG_ID_MAX",
     "NAME_MAX",
     "OUT",
+    "LEGACY_QUEUES",
+    "PLACEHOLDER",
+    "PRIVATE",
     "QUEUE_HEADERS",
     "SEND_HEADERS",
     "USER_ID",
+    "USER_NAME_RE",
     "Input",
     "Login",
     "Logout",
@@ -43,30 +54,83 @@ __all__ = [
     "decode_input",
     "decode_out",
     "declaring",
+    "durable_out_headers",
     "encode",
+    "gateway_stream",
     "out_message",
+    "private_destination",
+    "recipient",
 ]
 
 # Default destinations (each is configurable through the services' settings). Clients send to the
-# model's queues as existing queues (``/amq/queue/``: a SEND there never declares, so senders need no
-# ``configure`` right); only the model declares them (:func:`declaring`).
-INPUT = "/amq/queue/traitsweb.in"
-CONTROL = "/amq/queue/traitsweb.control"
+# model's quorum queues through the broker's direct exchange ``traitsweb`` (keys ``in.quorum`` and
+# ``control.quorum``, bound to the queues ``traitsweb.in.quorum`` and ``traitsweb.control.quorum`` by the
+# broker's definitions): a SEND there never declares, and a client's ``write`` on that exchange reaches
+# those two queues and no other (the default exchange would reach any queue by name). Only the model
+# declares the queues (:func:`declaring`).
+INPUT = "/exchange/traitsweb/in.quorum"
+CONTROL = "/exchange/traitsweb/control.quorum"
+#: the classic queues of releases before the quorum ones (a queue's type cannot change, so the quorum
+#: queues have new names); ``traitsweb upgrade`` moves what they still hold (``runner/upgrade.py``)
+LEGACY_QUEUES = {"traitsweb.control": CONTROL, "traitsweb.in": INPUT}  # log-ins before the input they allow
 OUT = "/topic/traitsweb.out"
+#: the prefix of routing keys private to the sessions a desktop user logged in:
+#: ``traitsweb.private.<user>.<session>`` (RabbitMQ's topic permissions let each desktop user bind only its own)
+PRIVATE = "/topic/traitsweb.private"
+#: the type of what the out topic carries in place of a private message (same ``epoch`` and ``seq``, nothing else)
+PLACEHOLDER = "private"
+#: the word after the out topic's key in keys private to the sessions gateways act for
+_GATEWAYS = "gateway"
+#: broker user names that can be a word of a routing key (no ``.``, ``*`` or ``#``)
+USER_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: where the broker dead-letters the frames the model rejects (a policy of the broker's definitions)
 DEAD = "/amq/queue/traitsweb.dead"
+#: the model's journal: written through an exchange only the model may write, read from the stream behind it
+#: (docs/protocol.md, "The journal"); gateways read it to replay what a client missed
+JOURNAL_WRITE = "/exchange/traitsweb.journal"
+JOURNAL = "/amq/queue/traitsweb.journal"
+CHECKPOINTS_WRITE = "/exchange/traitsweb.checkpoints"
+CHECKPOINTS = "/amq/queue/traitsweb.checkpoints"
 
 #: The header naming the sending service: RabbitMQ refuses a SEND whose ``user-id`` is not the
 #: connection's own login, and passes it on to the consumer; the model refuses frames without it.
 USER_ID = "user-id"
+#: on an out-topic frame: more frames of the same change follow at once (one input's or one tick's out
+#: messages but the last carry it), so a consumer may hold its wake-ups until the frame without it
+MORE = "more"
 #: Where a snapshot may be sent: a temporary reply queue (RabbitMQ turns a sender's
 #: ``/temp-queue/NAME`` into ``/reply-queue/amq.gen-...``), never a shared queue or topic.
 _REPLY_TO = re.compile(r"^/(?:temp-queue/[A-Za-z0-9._-]{1,64}|reply-queue/amq\.gen-[A-Za-z0-9_-]{1,64})$")
 
 #: Headers for SUBSCRIBE to our queues. RabbitMQ declares a queue from the
 #: headers of the first frame that names it and closes the connection of any
-#: later frame that disagrees, so the queue properties live here, once.
-QUEUE_HEADERS: dict[str, str] = {"durable": "true", "auto-delete": "false"}
+#: later frame that disagrees, so the queue properties live here, once (and in
+#: the broker's definitions, deploy/rabbitmq/definitions.sh, which must agree).
+#: Quorum queues: replicated over the cluster's nodes, a receipt means a majority has the message.
+QUEUE_HEADERS: dict[str, str] = {"durable": "true", "auto-delete": "false", "x-queue-type": "quorum"}
+#: How long a replica's durable out-topic queue outlives its last consumer (see :func:`durable_out_headers`).
+DURABLE_OUT_EXPIRES_MS = 60_000
+
+
+def durable_out_headers(replica: str) -> dict[str, str]:
+    """SUBSCRIBE headers that give one reader of the out topic a queue that survives a broker node.
+
+    A plain ``/topic`` subscription's queue is deleted with its connection: whatever is published while
+    the reader moves to another node is lost to it, and it must reload the whole state (its clients get a
+    reset). On a cluster a reader instead keeps a durable quorum queue of its own, named for it (so a
+    reconnect, or a restart of the same replica, finds it again, with what arrived meanwhile), and
+    acknowledges each message; the queue expires a minute after its reader is gone for good. The
+    ``stomp-subscription-`` prefix is what the broker's permissions let clients declare.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", replica):
+        raise ValueError(f"a replica name for a durable subscription may hold only A-Z a-z 0-9 . _ - (got {replica!r})")
+    return {
+        "durable": "true", "auto-delete": "false", "x-queue-type": "quorum",
+        "x-queue-name": f"stomp-subscription-traitsweb.out.{replica}",
+        "x-expires": str(DURABLE_OUT_EXPIRES_MS), "prefetch-count": "1000",
+    }
+
+
 #: Headers for SEND to our queues: persistent messages in durable queues.
 SEND_HEADERS: dict[str, str] = {
     "persistent": "true",
@@ -217,9 +281,13 @@ def decode_out(body: str | bytes) -> dict[str, Any]:
 
 
 def declaring(destination: str) -> str:
-    """The form of a queue destination that declares the queue (``/amq/queue/X`` -> ``/queue/X``)."""
-    prefix = "/amq/queue/"
-    return "/queue/" + destination[len(prefix):] if destination.startswith(prefix) else destination
+    """The destination that consumes, and declares, the queue a send destination reaches: ``/queue/E.K`` for
+    ``/exchange/E/K`` (the broker's definitions bind queue ``E.K`` to exchange ``E`` with key ``K``), and
+    ``/queue/X`` for ``/amq/queue/X``."""
+    for prefix in ("/exchange/", "/amq/queue/"):
+        if destination.startswith(prefix):
+            return "/queue/" + destination[len(prefix):].replace("/", ".")
+    return destination
 
 
 def check_reply_to(reply_to: str | None) -> str:
@@ -229,6 +297,31 @@ def check_reply_to(reply_to: str | None) -> str:
     if not _REPLY_TO.fullmatch(reply_to):
         raise ProtocolError("bad_reply_to", f"reply-to {reply_to[:80]!r} is not a temporary reply queue")
     return reply_to
+
+
+def recipient(text: str) -> str | None:
+    """The session an encoded out message is private to (its ``to``), or None."""
+    try:
+        to = json.loads(text).get("to")
+    except (ValueError, AttributeError):
+        return None
+    return to if isinstance(to, str) else None
+
+
+def gateway_stream(out: str) -> str:
+    """What a gateway subscribes to: the out topic and every key private to a session gateways act for.
+
+    One subscription is one queue, so the private messages come in ``seq`` order among the others.
+    """
+    return f"{out}.#"
+
+
+def private_destination(out: str, private: str, session: str, *, desktop: str | None) -> str:
+    """Where a message private to ``session`` goes: under the out topic's key for a session gateways act
+    for, under ``private`` and its owner's name for a session the desktop user ``desktop`` logged in."""
+    if desktop is None:
+        return f"{out}.{_GATEWAYS}.{session}"
+    return f"{private}.{desktop}.{session}"
 
 
 def out_message(kind: str, epoch: str, seq: int, **fields: Any) -> dict[str, Any]:

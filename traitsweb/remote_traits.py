@@ -11,20 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from traits.api import (
-    Any as AnyTrait,
-    Bool,
-    Dict,
-    Enum,
-    Float,
-    HasTraits,
-    Int,
-    List,
-    Range,
-    Set,
-    Str,
-    String,
-)
+from traits.api import Any as AnyTrait
+from traits.api import Bool, Dict, Enum, Float, HasTraits, Int, List, Range, Set, Str, String
 from traits.trait_type import TraitType
 
 __all__ = ["from_json", "remote_class", "trait_for"]

@@ -11,4 +11,8 @@ for var in TRAITSWEB_MODEL_PASSWORD TRAITSWEB_GATEWAY_PASSWORD TRAITSWEB_DESKTOP
     fi
 done
 /usr/local/bin/traitsweb-definitions.sh /etc/rabbitmq/traitsweb/definitions.json
+# a cluster's nodes (compose.cluster.yaml) share one Erlang cookie: the secrets service's, the owner's only
+if [ -n "${TRAITSWEB_ERLANG_COOKIE_FILE:-}" ]; then
+    install -m 400 "$TRAITSWEB_ERLANG_COOKIE_FILE" "${HOME:-/var/lib/rabbitmq}/.erlang.cookie"
+fi
 exec docker-entrypoint.sh "$@"

@@ -21,6 +21,8 @@ SECRETS = {
     "TRAITSWEB_GATEWAY_PASSWORD": 16,
     "TRAITSWEB_DESKTOP_PASSWORD": 16,
     "TRAITSWEB_SESSION_SECRET": 32,
+    #: shared by the nodes of compose.cluster.yaml's RabbitMQ cluster
+    "TRAITSWEB_ERLANG_COOKIE": 20,
 }
 #: what definitions.sh accepts in a password (and a URL carries unescaped)
 ALLOWED = re.compile(r"[A-Za-z0-9._~-]+")

@@ -21,42 +21,19 @@ import logging
 import math
 from typing import Any
 
-from enable.api import Component, ComponentEditor
+from enable.api import ComponentEditor
 from pyface.api import GUI
 from traits.api import Any as AnyTrait
-from traits.api import (
-    Bool,
-    ComparisonMode,
-    Enum,
-    Float,
-    HasStrictTraits,
-    HasTraits,
-    Instance,
-    Int,
-    List,
-    Str,
-    Tuple,
-)
-from traitsui.api import (
-    BooleanEditor,
-    EnumEditor,
-    Group,
-    HGroup,
-    Item,
-    RangeEditor,
-    TabularEditor,
-    TextEditor,
-    UItem,
-    VGroup,
-    View,
-)
+from traits.api import Bool, ComparisonMode, Enum, Float, HasTraits, Instance, Int, List, Str, Tuple
+from traitsui.api import BooleanEditor, EnumEditor, Group, HGroup, Item, RangeEditor, TabularEditor, TextEditor, UItem
+from traitsui.api import VGroup, View
 from traitsui.tabular_adapter import TabularAdapter
 
 from .config import DesktopSettings
 from .generic import Field, GenericData
 from .genplots import GenericPlots
 from .link import Link
-from .pump import Pumped
+from .pump import LiveWindow
 
 __all__ = ["Controls", "GenericWindow", "StateView", "control_for"]
 
@@ -172,21 +149,15 @@ class Controls(HasTraits):
             self._syncing = False
 
 
-class GenericWindow(Pumped, HasStrictTraits):
+class GenericWindow(LiveWindow):
     """The generated window: plots, state and controls of whatever model the snapshot describes."""
 
-    link = Instance(Link)
-    settings = Instance(DesktopSettings)
     data = Instance(GenericData)
     plots = Instance(GenericPlots)
-    component = Instance(Component)
     state = Instance(StateView)
     controls = Instance(Controls)
-    joined = Bool(False)
-    status = Str("starting")
 
-    _timer = AnyTrait()
-    _ready_logged = Bool(False)
+    _error_label = "refused: "
 
     def __init__(self, link: Link, settings: DesktopSettings, **traits: Any) -> None:
         data = GenericData(model=link.model, rows=settings.latest_messages)
@@ -204,18 +175,10 @@ class GenericWindow(Pumped, HasStrictTraits):
         return {"object": self, "state": self.state, "controls": self.controls}
 
     # -- the GUI thread's pump --------------------------------------------------------
-    def pump(self, timeout: float = 0.0) -> int:
-        """Apply what arrived (waiting up to ``timeout`` s for it) and refresh the views."""
-        handled = self.link.drain(timeout)
+    def _refresh(self) -> None:
         self._show(self.data.refresh())
         self.joined = self.controls.joined = self.link.joined
         self.controls.problem = self.link.last_error
-        self._show_status()
-        model = self.link.model
-        if model.ready and not self._ready_logged:
-            self._ready_logged = True
-            log.info("desktop ready: window showing epoch %s seq %d", model.epoch, model.seq)
-        return handled
 
     def _show(self, changed: set[str]) -> None:
         data = self.data
@@ -228,21 +191,6 @@ class GenericWindow(Pumped, HasStrictTraits):
                 setattr(self.state, field.name, data.table(field.name))
             if field.name in self.controls.editors and field.kind != "write":
                 self.controls.show(field.name, data.value(field.name))
-
-    def _show_status(self) -> None:
-        link, model = self.link, self.link.model
-        if not link.connected:
-            text = "broker: disconnected, reconnecting…"
-        elif not model.ready:
-            text = "broker: connected, waiting for the model's snapshot…"
-        elif not link.synced:
-            text = f"broker: connected · catching up with the model (have seq {model.seq})…"
-        else:
-            who = f"you are {link.name}" if link.joined else "joining…"
-            text = f"broker: connected · {who} · {len(model.participants)} participants · seq {model.seq}"
-        if link.last_error:
-            text += f" · refused: {link.last_error}"
-        self.status = text
 
     # -- the generated view -----------------------------------------------------------
     def default_traits_view(self) -> View:

@@ -7,7 +7,8 @@ a test) calls :meth:`Link.drain`, which applies them to the
 and plots redraw, only there. Under a flood one drain applies many messages
 and the plots redraw once.
 
-Keeping in step: subscribe to the out topic, then ask for a snapshot
+Keeping in step: subscribe to the out topic (and, as a participant, to our
+session's private key: errors addressed to us), then ask for a snapshot
 (``snapshot_request`` with ``reply-to: /temp-queue/...``). Stream messages
 that arrive while a snapshot is awaited are held and replayed after it (the
 desktop model skips those the snapshot already covers). A gap in ``epoch``/``seq``,
@@ -89,8 +90,14 @@ class Link(HasStrictTraits):
     def attach(self, client: Any) -> None:
         """Subscribe through ``client`` (a StompClient, re-subscribed on every reconnect)."""
         self._client = client
-        client.subscribe(self.settings.out_destination, lambda frame: self._put("out", frame.body))
+        settings = self.settings
+        client.subscribe(settings.out_destination, lambda frame: self._put("out", frame.body))
         client.on_reply(self._reply_to, lambda frame: self._put("reply", frame.body))
+        user = settings.broker.user
+        if self.participant and user is not None:  # our own private key: the broker lets us bind no other user's
+            private = protocol.private_destination(settings.out_destination, settings.private_destination,
+                                                   self.session, desktop=user)
+            client.subscribe(private, lambda frame: self._put("private", frame.body))
 
     def on_broker_state(self, state: str) -> None:
         """StompClient's ``on_state`` (its supervisor thread)."""
@@ -142,6 +149,8 @@ class Link(HasStrictTraits):
             return
         if kind == "reply":
             self._on_snapshot(message)
+        elif kind == "private":
+            self._on_private(message)
         elif self._awaiting:
             self._held.append(message)
             if len(self._held) > _MAX_HELD:
@@ -181,9 +190,7 @@ class Link(HasStrictTraits):
         outcome = self.model.apply(message)
         if outcome is Outcome.APPLIED:
             self.applied += 1
-            if message["type"] == "error" and message.get("to") == self.session:
-                self.last_error = f"{message.get('code')}: {message.get('detail')}"
-            elif message.get("trait") == "participants":
+            if message.get("trait") == "participants":
                 self._update_joined()
         elif outcome is Outcome.RESET:
             self._update_joined()
@@ -191,6 +198,12 @@ class Link(HasStrictTraits):
             log.info("gap in the out stream (have %s/%d, got %s/%d): re-snapshot",
                      self.model.epoch, self.model.seq, message["epoch"], message["seq"])
             self.request_snapshot()
+
+    def _on_private(self, message: dict[str, Any]) -> None:
+        """A message to our session, on its own queue: its ``seq`` came on the out topic as a placeholder (in
+        either order), so it changes no state and takes no part in the gap check."""
+        if message["type"] == "error" and message.get("to") == self.session:
+            self.last_error = f"{message.get('code')}: {message.get('detail')}"
 
     def _update_joined(self) -> None:
         joined = self.participant and self.session in self.model.participants

@@ -18,18 +18,18 @@ import threading
 import time
 from typing import Any
 
-from enable.api import Component, ComponentEditor
+from enable.api import ComponentEditor
 from pyface.api import GUI
 from pyface.timer.api import CallbackTimer
 from traits.api import Any as AnyTrait
-from traits.api import Bool, Button, Enum, HasStrictTraits, Instance, List, Str, Tuple, observe
+from traits.api import Bool, Button, Enum, Instance, List, Str, Tuple, observe
 from traitsui.api import EnumEditor, HGroup, Item, ListStrEditor, TabularEditor, TextEditor, UItem, VGroup, View
 from traitsui.tabular_adapter import TabularAdapter
 
 from .config import DesktopSettings
 from .generic import view_kind
 from .link import Link
-from .pump import Pumped
+from .pump import LiveWindow
 from .plotdata import ChatPlotData
 from .plots import ChatPlots
 
@@ -48,12 +48,9 @@ class _MessageAdapter(TabularAdapter):
         return (70.0, 80.0, 400.0)[column]
 
 
-class DesktopWindow(Pumped, HasStrictTraits):
-    link = Instance(Link)
-    settings = Instance(DesktopSettings)
+class DesktopWindow(LiveWindow):
     data = Instance(ChatPlotData)
     plots = Instance(ChatPlots)
-    component = Instance(Component)
 
     participants = List(Str)
     #: (time, user, text), newest first
@@ -61,13 +58,9 @@ class DesktopWindow(Pumped, HasStrictTraits):
     message = Str()
     send = Button("Send")
     rating = Enum(3, list(_RATINGS))
-    joined = Bool(False)
-    status = Str("starting")
 
-    _timer = AnyTrait()
     _shown_seq = Tuple(Str, AnyTrait, AnyTrait)
     _syncing = Bool(False)
-    _ready_logged = Bool(False)
 
     def __init__(self, link: Link, settings: DesktopSettings, **traits: Any) -> None:
         data = ChatPlotData(model=link.model, bucket_seconds=settings.bucket_seconds, buckets=settings.buckets)
@@ -75,9 +68,7 @@ class DesktopWindow(Pumped, HasStrictTraits):
         super().__init__(link=link, settings=settings, data=data, plots=plots, component=plots.component, **traits)
 
     # -- the GUI thread's pump --------------------------------------------------------
-    def pump(self, timeout: float = 0.0) -> int:
-        """Apply what arrived (waiting up to ``timeout`` s for it) and refresh the views."""
-        handled = self.link.drain(timeout)
+    def _refresh(self) -> None:
         self.data.refresh()
         model = self.link.model
         shown = (model.epoch, model.seq, model.snapshots)
@@ -85,11 +76,6 @@ class DesktopWindow(Pumped, HasStrictTraits):
             self._shown_seq = shown
             self._show_lists()
         self.joined = self.link.joined
-        self._show_status()
-        if model.ready and not self._ready_logged:
-            self._ready_logged = True
-            log.info("desktop ready: window showing epoch %s seq %d", model.epoch, model.seq)
-        return handled
 
     def _show_lists(self) -> None:
         model = self.link.model
@@ -111,21 +97,8 @@ class DesktopWindow(Pumped, HasStrictTraits):
             finally:
                 self._syncing = False
 
-    def _show_status(self) -> None:
-        link, model = self.link, self.link.model
-        if not link.connected:
-            text = "broker: disconnected, reconnecting…"
-        elif not model.ready:
-            text = "broker: connected, waiting for the model's snapshot…"
-        elif not link.synced:
-            text = f"broker: connected · catching up with the model (have seq {model.seq})…"
-        else:
-            who = f"you are {link.name}" if link.joined else "joining…"
-            text = (f"broker: connected · {who} · {len(model.participants)} participants · "
-                    f"average rating {model.average_rating:.2f} · seq {model.seq}")
-        if link.last_error:
-            text += f" · {link.last_error}"
-        self.status = text
+    def _figures(self) -> list[str]:
+        return [f"average rating {self.link.model.average_rating:.2f}"]
 
     # -- the desktop user's actions ------------------------------------------------------
     @observe("send")

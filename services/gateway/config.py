@@ -6,6 +6,7 @@ import socket
 
 from pydantic import Field, SecretStr, field_validator
 
+from traitsweb import protocol
 from traitsweb.settings import BrokerSettings
 
 __all__ = ["GatewaySettings"]
@@ -22,6 +23,14 @@ class GatewaySettings(BrokerSettings):
     allowed_origins: str = ""
     #: out messages kept for replaying to polls that fell behind
     buffer_size: int = Field(10_000, ge=100)
+    #: how far back the replica reads the model's journal stream when it starts, seconds, and the most
+    #: messages it keeps from it (0, the default: no replay, for a model with a file journal; clients behind
+    #: the ring buffer then get a reset). ``MODELS=2``, whose models journal on the broker, sets 100,000.
+    replay_seconds: float = Field(600.0, ge=0)
+    history_size: int = Field(0, ge=0)
+    #: after a start, how long a client the ring buffer cannot serve waits for the journal before a reset
+    replay_wait: float = Field(10.0, ge=0)
+    journal_destination: str = protocol.JOURNAL
     #: longest a long-poll is held, seconds
     poll_timeout: float = Field(25.0, gt=0, le=120)
     #: how often the sessions served are reported to the model, seconds

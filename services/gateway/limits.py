@@ -6,41 +6,12 @@ requests gets up to ``n`` times the rate (nginx's ``limit_req`` bounds the sum).
 
 from __future__ import annotations
 
-import math
-import time
-from collections import OrderedDict
+from traitsweb.ratelimit import RateLimiter
 
 from .errors import ApiError
 from .hub import Hub
 
 __all__ = ["PollThrottle", "RateLimiter", "Throttle"]
-
-
-class RateLimiter:
-    def __init__(self, rate: float, burst: int, *, max_keys: int = 100_000) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def take(self, key: str) -> float:
-        """0 if allowed, else the seconds to wait before the next try."""
-        now = time.monotonic()
-        tokens, last = self._buckets.pop(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        wait = 0.0
-        if tokens >= 1:
-            tokens -= 1
-        else:
-            wait = (1 - tokens) / self.rate
-        self._buckets[key] = (tokens, now)
-        if len(self._buckets) > self._max_keys:
-            self._buckets.popitem(last=False)  # the least recently used key
-        return wait
-
-    @staticmethod
-    def retry_after(wait: float) -> str:
-        return str(max(1, math.ceil(wait)))
 
 
 class Throttle(RateLimiter):

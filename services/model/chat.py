@@ -10,19 +10,7 @@ from __future__ import annotations
 
 import time
 
-from traits.api import (
-    Callable,
-    ComparisonMode,
-    Dict,
-    Float,
-    HasStrictTraits,
-    Instance,
-    Int,
-    List,
-    Range,
-    Str,
-    observe,
-)
+from traits.api import Callable, ComparisonMode, Dict, Float, HasStrictTraits, Instance, Int, List, Range, Str, observe
 
 from traitsweb.bridge import BoundedStr, SessionHandler, SharedModel
 

@@ -1,7 +1,8 @@
 """The model's durable memory: an SQLite journal of out messages plus checkpoints.
 
-Each applied input is one transaction: the out messages it caused (with their
-``seq``) and its ``msg_id``, so a redelivered input is recognised and skipped.
+Each transaction holds the inputs applied since the last one (a batch: one disk flush), the out
+messages they caused (with their ``seq``) and their ``msg_id``s, so a redelivered input is recognised
+and skipped.
 Start-up loads the last checkpoint and replays the journal after it. A new
 database gets a new ``epoch``: consumers then know the history is not the one
 they saw. ``owners`` records which broker user logged each session in (what
@@ -14,6 +15,7 @@ import json
 import secrets
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,9 @@ class Store:
         self._keep_processed = keep_processed
         self._db: sqlite3.Connection | None = None
         self.since_checkpoint = 0
+        self.bytes_since_checkpoint = 0
+        #: transactions committed by :meth:`commit` since this object was made
+        self.commits = 0
 
     def __enter__(self) -> Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,26 +93,31 @@ class Store:
         return dict(self.db.execute("SELECT session, user FROM owners").fetchall())
 
     def commit(
-        self, messages: list[tuple[int, str]], msg_id: str | None, *, owners: dict[str, str | None] | None = None
+        self, messages: list[tuple[int, str]], msg_ids: Sequence[str] = (), *,
+        owners: dict[str, str | None] | None = None,
     ) -> None:
-        """Record ``(seq, body)`` out messages, the input that caused them and owner changes, atomically.
+        """Record ``(seq, body)`` out messages, the ``msg_id``s of the inputs that caused them and owner changes,
+        atomically (one flush to disk).
 
-        ``owners`` maps session ids to their new owner, or to None for a session that ended.
+        ``owners`` maps session ids to their new owner, or to None for a session that ended. Each ``msg_id``
+        is recorded with the last ``seq`` of the transaction.
         """
-        if not messages and msg_id is None and not owners:
+        assert not isinstance(msg_ids, str), "msg_ids: a list of ids"
+        if not messages and not msg_ids and not owners:
             return
+        last = messages[-1][0] if messages else 0
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT INTO journal VALUES (?, ?)", messages)
-            if msg_id is not None:
-                last = messages[-1][0] if messages else 0
-                self.db.execute("INSERT OR IGNORE INTO processed VALUES (?, ?)", (msg_id, last))
+            self.db.executemany("INSERT OR IGNORE INTO processed VALUES (?, ?)", [(m, last) for m in msg_ids])
             for session, user in (owners or {}).items():
                 if user is None:
                     self.db.execute("DELETE FROM owners WHERE session = ?", (session,))
                 else:
                     self.db.execute("INSERT OR REPLACE INTO owners VALUES (?, ?)", (session, user))
+        self.commits += 1
         self.since_checkpoint += len(messages)
+        self.bytes_since_checkpoint += sum(len(body) for _, body in messages)
 
     def checkpoint(self, seq: int, state: dict[str, Any]) -> None:
         """Save the whole state at ``seq`` and drop the journal up to it."""
@@ -123,3 +133,4 @@ class Store:
                 (self._keep_processed,),
             )
         self.since_checkpoint = 0
+        self.bytes_since_checkpoint = 0

@@ -42,7 +42,7 @@ def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 def results() -> dict[str, Any]:
     for path in (REPORT, REPORT.with_suffix(".json")):
         path.unlink(missing_ok=True)
-    run = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    run = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=290)
     assert run.returncode == 0, run.stderr[-4000:]
     return json.loads(REPORT.with_suffix(".json").read_text())
 
@@ -53,7 +53,8 @@ def test_report_is_well_formed(results: dict[str, Any]) -> None:
                     "### traitsweb beside the peers"):
         assert heading in text
     assert results["machine"]["nproc"] >= 1 and results["machine"]["cpu"]
-    assert {"model throughput", *HEADLINE, "traitsweb beside the peers", "model-driven", "generated page"} <= set(
+    assert {"model throughput", *HEADLINE, "traitsweb beside the peers", "model-driven", "generated page",
+            "chat at cap", "bigger", "idle capacity"} <= set(
         results["sections"])
     for name, section in results["sections"].items():
         assert section["rows"], f"section {name} has no rows"
@@ -111,6 +112,14 @@ def test_the_model_driven_and_page_sections_measured_something(results: dict[str
     page = results["sections"]["generated page"]["rows"]
     assert [r["transport"] for r in page] == ["poll", "sse"]
     assert all(r["joined to rendered ms"] > 0 and r["changes measured (item changes and sets)"] > 0 for r in page), page
+
+
+def test_the_chat_at_cap_section_timed_joins_and_messages(results: dict[str, Any]) -> None:
+    started, filled = results["sections"]["chat at cap"]["rows"]
+    assert filled["messages in the state"] > started["messages in the state"]
+    for row in (started, filled):
+        assert row["page join ms p50"] > 0 and row["new messages timed"] > 0, row
+        assert 0 < row["new message ms p50"] <= row["new message ms p99"], row
 
 
 def test_no_message_was_lost(results: dict[str, Any]) -> None:

@@ -53,3 +53,20 @@ def test_the_comparison_puts_traitsweb_beside_each_peer_with_the_ratio() -> None
     lines = compare.summary(sections)
     assert "round trip p50 traitsweb / plain stomp.py floor: 2x (target <= 2x): met" in lines
     assert "fan-out poll CPU per delivery traitsweb / Nchan long-poll: 3x (target <= 2x): NOT met" in lines
+
+
+def test_a_partial_run_replaces_only_its_sections_and_each_says_when_it_was_measured() -> None:
+    from bench.__main__ import _merged
+
+    saved = {"finished": "monday", "commit": "aaa", "command": "make bench", "errors": ["scaling: RuntimeError: x", "fan-out: Boom: y"],
+             "sections": {"model throughput": {"rows": [{"inputs_per_s": 1}]}, "fan-out": {"rows": [{"p99 ms": 9}]},
+                          "scaling": {"rows": []}}}
+    new = {"finished": "tuesday", "errors": [], "command": "make bench",
+           "sections": {"fan-out": {"rows": [{"p99 ms": 5}], "measured": "tuesday, commit bbb"}}}
+    merged = _merged(saved, new, ["fan-out"])
+    assert list(merged["sections"]) == ["model throughput", "fan-out", "scaling", compare.TITLE]  # recomputed
+    assert merged["sections"]["fan-out"] == new["sections"]["fan-out"]
+    assert merged["sections"]["model throughput"]["measured"] == "monday, commit aaa"
+    assert merged["errors"] == ["scaling: RuntimeError: x"]  # the re-run section's old error is gone
+    assert merged["command"] == "make bench, then python -m bench --only 'fan-out'"
+    assert _merged(merged, new, ["x"])["command"] == "make bench, then python -m bench --only 'fan-out', then python -m bench --only 'x'"

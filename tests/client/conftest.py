@@ -14,19 +14,11 @@ from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import AbstractContextManager  # noqa: E402
 
 import pytest  # noqa: E402
-from traits.api import pop_exception_handler, push_exception_handler  # noqa: E402
 
 from runner.stack import Stack  # noqa: E402
+from tests.observers import reraise_observer_errors  # noqa: E402, F401 - autouse
 
 LAB = "tests.client.lab:create"
-
-
-@pytest.fixture(autouse=True)
-def _reraise_observer_errors() -> Iterator[None]:
-    """A failing Traits observer fails the test instead of being logged."""
-    push_exception_handler(reraise_exceptions=True)
-    yield
-    pop_exception_handler()
 
 
 @pytest.fixture(scope="package")

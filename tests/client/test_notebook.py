@@ -31,14 +31,8 @@ def _kernel_spec(home: Path) -> None:
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "traitsweb venv", "language": "python"}))
 
 
-def test_the_notebook_follows_and_writes_a_served_model(
-    make_stack: Callable[..., contextlib.AbstractContextManager[Stack]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if BASE_URL:
-        pytest.skip("serves a model of its own on a local stack (TRAITSWEB_BASE_URL is set)")
-    import nbformat
-    from nbclient import NotebookClient
-
+def jupyter_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jupyter's and IPython's files under ``tmp_path``, with a kernel on this venv's python."""
     _kernel_spec(tmp_path / "jupyter")
     for name, value in {
         "JUPYTER_PATH": str(tmp_path / "jupyter"),
@@ -49,6 +43,17 @@ def test_the_notebook_follows_and_writes_a_served_model(
         "PYTHONPATH": str(ROOT),
     }.items():
         monkeypatch.setenv(name, value)
+
+
+def test_the_notebook_follows_and_writes_a_served_model(
+    make_stack: Callable[..., contextlib.AbstractContextManager[Stack]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if BASE_URL:
+        pytest.skip("serves a model of its own on a local stack (TRAITSWEB_BASE_URL is set)")
+    import nbformat
+    from nbclient import NotebookClient
+
+    jupyter_home(tmp_path, monkeypatch)
     env = {"model": {"TRAITSWEB_MODEL": "examples.instrument:create", "TRAITSWEB_IDLE_TIMEOUT": "3600"}}
     with make_stack(gateways=1, proxy=False, env=env) as stack:
         monkeypatch.setenv("TRAITSWEB_URL", stack.gateway_urls[0])  # the kernel inherits the environment

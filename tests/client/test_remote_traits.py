@@ -8,23 +8,9 @@ import sys
 from typing import Any
 
 import pytest
-from traits.api import (
-    Any as AnyTrait,
-    Bool,
-    Dict,
-    Enum,
-    Float,
-    HasTraits,
-    Instance,
-    Int,
-    List,
-    Range,
-    Set,
-    Str,
-    String,
-    TraitError,
-    Tuple,
-)
+from traits.api import Any as AnyTrait
+from traits.api import Bool, Dict, Enum, Float, HasTraits, Instance, Int, List, Range, Set, Str, String, TraitError
+from traits.api import Tuple
 from traits.trait_types import BaseRange
 
 from runner.stack import ROOT

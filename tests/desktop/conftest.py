@@ -16,17 +16,9 @@ from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import AbstractContextManager  # noqa: E402
 
 import pytest  # noqa: E402
-from traits.api import push_exception_handler, pop_exception_handler  # noqa: E402
 
 from runner.stack import Stack  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _reraise_observer_errors() -> Iterator[None]:
-    """A failing Traits observer fails the test instead of being logged."""
-    push_exception_handler(reraise_exceptions=True)
-    yield
-    pop_exception_handler()
+from tests.observers import reraise_observer_errors  # noqa: E402, F401 - autouse
 
 
 @pytest.fixture(scope="package")

@@ -333,3 +333,26 @@ def test_at_the_history_cap_the_desktop_applies_appends_and_head_removals_item_b
         assert len(desktop.messages) == 40 and sum(len(e.removed) for e in items) == 5
     else:  # the drops were older than the part held: nothing held removed
         assert len(desktop.messages) == held + 5 and not any(e.removed for e in items)
+
+
+def test_participant_reads_its_errors_on_its_own_key_and_placeholders_keep_the_stream_whole() -> None:
+    settings = DesktopSettings(desktop_session=ME, desktop_name="desk",
+                               broker_url="stomp://desktop:secret@127.0.0.1:61613")  # type: ignore[arg-type]
+    model, client = Model(), RecordingClient()
+    link = Link(settings, participant=True)
+    link.attach(client)
+    own = f"/topic/traitsweb.private.desktop.{ME}"
+    assert set(client.subscriptions) == {protocol.OUT, own}
+    link.on_broker_state("connected")
+    snapshot = model.snapshot()
+    client.reply(snapshot)
+    link.drain()
+    epoch, seq = snapshot["epoch"], snapshot["seq"]
+    error = {"type": "error", "epoch": epoch, "seq": seq + 1, "to": ME, "code": "invalid_value",
+             "detail": "must be 1 <= an integer <= 5", "trait": "rating_selector", "msg_id": "m1"}
+    client.deliver(protocol.out_message(protocol.PLACEHOLDER, epoch, seq + 1))  # its seq may come first
+    client.subscriptions[own](SimpleNamespace(body=protocol.encode(error)))
+    link.drain()
+    assert link.model.seq == seq + 1 and link.synced
+    assert client.kinds().count("snapshot_request") == 1  # no gap
+    assert link.last_error == "invalid_value: must be 1 <= an integer <= 5"

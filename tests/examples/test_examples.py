@@ -44,8 +44,8 @@ def test_the_chat_example_is_the_chat(serve: Any) -> None:
     chat.write(session, "entry_field", "hello")
     bad = chat.write(session, "rating_selector", 9)
     chat.follow()
-    assert [m["text"] for m in chat.mirror.state["messages"]] == ["hello"]
-    error = next(m for m in chat.client.published if m["type"] == "error")
+    assert [m["text"] for m in chat.mirror.values["messages"]] == ["hello"]
+    error = next(m for m in chat.published if m["type"] == "error")
     assert (error["msg_id"], error["code"], error["to"]) == (bad, "invalid_value", session)
     assert start_model(chat.model, Scheduler(lambda f: f())) is False  # the chat only changes on writes
 
@@ -65,24 +65,24 @@ def test_the_instrument_follows_its_setpoint_and_summarises_itself(serve: Any) -
             scheduler.run_due()
         clock.now += 0.01
         scheduler.run_due()
-        lab.client.wait_for(lambda m: m.get("trait") == "statistics")
+        lab.wait_for(lambda m: m.get("trait") == "statistics")
     finally:
         scheduler.close()
     lab.follow()
-    state = lab.mirror.state
+    state = lab.mirror.values
     assert state["setpoint"] == 60.0 and state["mode"] == "sine" and state["samples"] == 20
     assert 50 < state["readings"][-1] < 70  # the sine around the setpoint
     assert set(state["statistics"]) == {"mean", "min", "max", "stdev"}
-    error = next(m for m in lab.client.published if m["type"] == "error")
+    error = next(m for m in lab.published if m["type"] == "error")
     assert error["msg_id"] == refused and error["trait"] == "setpoint"
     lab.write(session, "running", False)
     clock.now += 1.0
-    before = len(lab.client.published)
+    before = len(lab.published)
     scheduler2 = Scheduler(lab.service.apply_background, clock=clock)
     start_model(lab.model, scheduler2)
     clock.now += 1.0
     scheduler2.run_due()
-    assert [m["trait"] for m in lab.client.published[before:]] == []  # stopped: no readings
+    assert [m["trait"] for m in lab.published[before:]] == []  # stopped: no readings
 
 
 def test_the_task_board_adds_completes_and_archives_by_itself(serve: Any) -> None:
@@ -97,14 +97,14 @@ def test_the_task_board_adds_completes_and_archives_by_itself(serve: Any) -> Non
     board.write(session, "complete", "t1")
     refused = board.write(session, "complete", "t9")
     board.follow()
-    state = board.mirror.state
+    state = board.mirror.values
     assert state["tasks"]["t1"]["done"] and not state["tasks"]["t2"]["done"]
     assert state["tasks"]["t2"] == {"title": "Book the microscope", "tags": ["lab"], "done": False, "by": "ann",
                                     "done_at": 0.0}
     assert state["tags"] == ["lab", "urgent"]
-    error = next(m for m in board.client.published if m["type"] == "error")
+    error = next(m for m in board.published if m["type"] == "error")
     assert error["msg_id"] == refused and "the id of a task on the board" in error["detail"]
-    ops = {m["op"] for m in board.client.published if m["type"] == "trait_change"}
+    ops = {m["op"] for m in board.published if m["type"] == "trait_change"}
     assert {"dict", "set_items"} <= ops  # item changes, never the whole container
 
     clock.now += board.model.archive_after + 1  # the board takes t1 off by itself
@@ -112,7 +112,7 @@ def test_the_task_board_adds_completes_and_archives_by_itself(serve: Any) -> Non
     archived = board.follow()
     assert [(m["trait"], m["op"]) for m in archived] == [("tasks", "dict"), ("tags", "set_items")]
     assert archived[0]["removed"] == ["t1"] and archived[1]["removed"] == ["urgent"]
-    assert set(board.mirror.state["tasks"]) == {"t2"} and board.mirror.state["tags"] == ["lab"]
+    assert set(board.mirror.values["tasks"]) == {"t2"} and board.mirror.values["tags"] == ["lab"]
 
 
 @pytest.fixture(scope="module")

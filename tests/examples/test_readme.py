@@ -36,9 +36,9 @@ def test_the_readme_model_is_served_and_changes_by_itself(tmp_path: Path, monkey
             now[0] += 1.0
             scheduler.run_due()
         served.follow()
-        state = served.mirror.state
+        state = served.mirror.values
         assert state["target"] == 25.0 and state["history"] == [16.0, 16.9, 17.71] and state["temperature"] == 17.71
-        error = next(m for m in served.client.published if m["type"] == "error")
+        error = next(m for m in served.published if m["type"] == "error")
         assert error["msg_id"] == refused and error["code"] == "invalid_value"
     finally:
         served.close()

@@ -41,11 +41,18 @@ MORE_TIMEOUT = 180.0 if SOAK else 60.0
 SETTLE_TIMEOUT = 270.0 if SOAK else 90.0
 
 
+#: what a stack's gateways need for a chat load: its clients all log in and send from one address, faster than
+#: the per-address and per-session defaults allow a person
+GATEWAY_LIMITS = {"TRAITSWEB_SEND_RATE": "1000", "TRAITSWEB_LOGIN_RATE": "1000", "TRAITSWEB_LOGIN_BURST": "1000",
+                  "TRAITSWEB_SESSIONS_PER_ADDRESS": "1000"}
+
 @dataclass
 class Member:
     client: WebClient
     accepted: list[str] = field(default_factory=list)
     accepted_at: list[float] = field(default_factory=list)
+    #: when each accepted send began (its first try): one that began after a fault was not applied before it
+    sent_at: list[float] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     polled_at: list[float] = field(default_factory=list)
     poll_errors: int = 0
@@ -111,11 +118,13 @@ class ChatLoad:
         k = 0
         while not self._stop_sending.is_set():
             text = f"{self.run} c{n} #{k}"
+            began = time.monotonic()
             response = member.client.send_reliably("entry_field", text)
             with self._sent:
                 if response.status_code == 202:
                     member.accepted.append(text)
                     member.accepted_at.append(time.monotonic())
+                    member.sent_at.append(began)
                 else:
                     member.refused.append(f"{text}: {response.status_code} {response.text[:200]}")
                 self._sent.notify_all()

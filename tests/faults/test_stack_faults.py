@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from runner.stack import Stack, stomp_handshake
-from tests.faults.load import ChatLoad
+from tests.faults.load import GATEWAY_LIMITS, ChatLoad
 from tests.wait import wait_until
 
 pytestmark = pytest.mark.stack
@@ -27,8 +27,7 @@ HEARTBEAT_MS = 5000
 
 @pytest.fixture(scope="module")
 def stack(make_stack: Any) -> Iterator[Stack]:
-    env = {"*": {"TRAITSWEB_HEARTBEAT_MS": str(HEARTBEAT_MS)}, "gateway": {"TRAITSWEB_SEND_RATE": "1000", "TRAITSWEB_LOGIN_RATE": "1000", "TRAITSWEB_LOGIN_BURST": "1000",
-                                                                         "TRAITSWEB_SESSIONS_PER_ADDRESS": "1000"}}
+    env = {"*": {"TRAITSWEB_HEARTBEAT_MS": str(HEARTBEAT_MS)}, "gateway": GATEWAY_LIMITS}
     with make_stack(gateways=3, proxy=True, env=env) as stack:
         yield stack
 

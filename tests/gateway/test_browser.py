@@ -29,6 +29,14 @@ XSS_PAYLOADS = [
 ]
 
 
+def screenshot(page: Any, name: str, *, docs: str | None = None, full_page: bool = False) -> None:
+    """``page`` as .run/screenshots/NAME.png; with TRAITSWEB_UPDATE_SCREENSHOTS set, also as docs/DOCS.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
+    if docs is not None and os.environ.get("TRAITSWEB_UPDATE_SCREENSHOTS"):
+        shutil.copy(SHOTS / f"{name}.png", ROOT / "docs" / f"{docs}.png")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
@@ -76,11 +84,8 @@ def test_two_pages_chat_and_rate(browser: Any, base_url: str) -> None:
     alice.click("#rating button[data-value='4']")
     bob.wait_for_function("() => document.querySelector('#average').textContent === 'average 4.50'")
     assert bob.locator("#participants").inner_text().count("Alice") == 1
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    alice.screenshot(path=str(SHOTS / "chat-desktop.png"))
-    bob.screenshot(path=str(SHOTS / "chat-phone.png"))
-    if os.environ.get("TRAITSWEB_UPDATE_SCREENSHOTS"):
-        shutil.copy(SHOTS / "chat-desktop.png", ROOT / "docs" / "screenshot-chat.png")
+    screenshot(alice, "chat-desktop", docs="screenshot-chat")
+    screenshot(bob, "chat-phone")
     # a value the model refuses is explained next to the field
     alice.fill("#entry", "")
     alice.click("#send-form button")
@@ -123,3 +128,17 @@ def test_the_page_resumes_after_a_gateway_restart(browser: Any, base_url: str, l
     reader.get_by_text("after the restart").wait_for(timeout=30_000)
     texts = reader.eval_on_selector_all("#messages li .text", "els => els.map(e => e.textContent)")
     assert texts.count("before the restart") == 1 and texts.count("after the restart") == 1
+
+
+def test_the_page_is_live_once_its_state_is_loaded_before_any_poll_answers(browser: Any, base_url: str) -> None:
+    """On a quiet chat the first long-poll may hold for its whole timeout: the loaded state is already live."""
+    page = browser.new_context().new_page()
+    held: list[Any] = []
+    page.route("**/api/poll*", lambda route: held.append(route))  # never answered while the test looks
+    page.goto(base_url)
+    page.fill("#name", "Quiet")
+    page.click("#login-form button")
+    page.wait_for_function("() => document.querySelector('#status').textContent === 'live'")
+    assert held, "the page should have opened a long-poll"
+    assert page.evaluate("() => document.querySelector('#status').textContent") == "live"
+    page.context.close()

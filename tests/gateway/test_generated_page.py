@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from runner.stack import ROOT, Stack
+from runner.stack import Stack
 from tests.conftest import BASE_URL
-from tests.gateway.test_browser import SHOTS, browser, open_chat  # noqa: F401 - the fixture
+from tests.gateway.test_browser import browser, open_chat, screenshot  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -20,7 +18,7 @@ def serving(make_stack: Any, model: str) -> Iterator[Stack]:
     """One gateway behind nginx serving ``model`` (a local stack: skipped against TRAITSWEB_BASE_URL)."""
     if BASE_URL:
         pytest.skip("serves a model of its own on a local stack (TRAITSWEB_BASE_URL is set)")
-    with make_stack(gateways=1, proxy=True, env={"model": {"TRAITSWEB_MODEL": model}}) as stack:
+    with make_stack(gateways=1, proxy=True, serving=model) as stack:
         yield stack
 
 
@@ -116,10 +114,7 @@ def test_the_instrument_page_charts_readings_the_model_takes_by_itself(browser: 
     move_slider(page, "setpoint", 60)
     page.wait_for_function("() => document.querySelector('[data-trait=setpoint]').textContent === '60'")
     page.wait_for_function("() => Number(document.querySelector('[data-view=readings] .scalar').textContent) > 50")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "instrument-page.png"), full_page=True)
-    if os.environ.get("TRAITSWEB_UPDATE_SCREENSHOTS"):
-        shutil.copy(SHOTS / "instrument-page.png", ROOT / "docs" / "screenshot-instrument.png")
+    screenshot(page, "instrument-page", docs="screenshot-instrument", full_page=True)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +152,4 @@ def test_the_task_board_page_shows_dicts_and_sets_item_by_item(browser: Any, tas
     other.fill("[data-control=complete] input[type=text]", "t999")
     other.click("[data-control=complete] button")
     other.wait_for_function("() => document.querySelector('[data-control=complete] .error').textContent !== ''")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "taskboard-page.png"), full_page=True)
-    if os.environ.get("TRAITSWEB_UPDATE_SCREENSHOTS"):
-        shutil.copy(SHOTS / "taskboard-page.png", ROOT / "docs" / "screenshot-taskboard.png")
+    screenshot(page, "taskboard-page", docs="screenshot-taskboard", full_page=True)

@@ -15,8 +15,7 @@ pytestmark = pytest.mark.stack
 
 @pytest.fixture(scope="module")
 def stack(make_stack: Any) -> Iterator[Stack]:
-    env = {"model": {"TRAITSWEB_MODEL": "tests.models.counter:create"}}
-    with make_stack(gateways=0, proxy=False, env=env) as stack:
+    with make_stack(gateways=0, proxy=False, serving="tests.models.counter:create") as stack:
         yield stack
 
 

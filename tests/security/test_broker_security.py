@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import threading
 import uuid
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from runner.stack import Stack, stomp_handshake
 from tests.stompclient import Peer
 from tests.wait import wait_until
 from traitsweb import protocol
+from traitsweb.broker import Delivery
 
 pytestmark = pytest.mark.stack
 
@@ -48,7 +51,7 @@ def test_guest_and_wrong_passwords_are_refused(model_stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("user", ["gateway", "desktop"])
-@pytest.mark.parametrize("queue", ["traitsweb.in", "traitsweb.control"])
+@pytest.mark.parametrize("queue", ["traitsweb.in.quorum", "traitsweb.control.quorum"])
 def test_clients_cannot_consume_the_models_queues(model_stack: Stack, user: str, queue: str) -> None:
     password = model_stack.secrets[f"TRAITSWEB_{user.upper()}_PASSWORD"]
     reply = frames(
@@ -88,11 +91,11 @@ def access_refused(reply: str) -> bool:
     "frame",
     [
         # SEND to /queue/NAME declares NAME first: that takes configure, which clients no longer have
-        "SEND\ndestination:/queue/traitsweb.in\npersistent:true\nreceipt:r1\n\n{}\0",
-        "SEND\ndestination:/queue/traitsweb.control\npersistent:true\nreceipt:r1\n\n{}\0",
+        "SEND\ndestination:/queue/traitsweb.in.quorum\npersistent:true\nreceipt:r1\n\n{}\0",
+        "SEND\ndestination:/queue/traitsweb.control.quorum\npersistent:true\nreceipt:r1\n\n{}\0",
         # a queue of their own choosing, or a topic subscription that would bind the model's queue
         "SUBSCRIBE\nid:1\ndestination:/queue/traitsweb.mine\nreceipt:r1\n\n\0",
-        "SUBSCRIBE\nid:1\ndestination:/topic/traitsweb.out\nx-queue-name:traitsweb.in\nreceipt:r1\n\n\0",
+        "SUBSCRIBE\nid:1\ndestination:/topic/traitsweb.out\nx-queue-name:traitsweb.in.quorum\nreceipt:r1\n\n\0",
         # the dead letters are the model's
         "SUBSCRIBE\nid:1\ndestination:/amq/queue/traitsweb.dead\nreceipt:r1\n\n\0",
     ],
@@ -131,7 +134,7 @@ def test_the_broker_listens_for_stomp_and_its_cli_only(model_stack: Stack) -> No
 
 @pytest.mark.parametrize("user", ["model", "gateway", "desktop"])
 def test_no_service_credential_can_delete_or_declare_queues_over_amqp(model_stack: Stack, user: str) -> None:
-    """The reproduced attack: AMQP `queue.delete traitsweb.in` with a service's password."""
+    """The reproduced attack: AMQP `queue.delete traitsweb.in.quorum` with a service's password."""
     password = model_stack.secrets[f"TRAITSWEB_{user.upper()}_PASSWORD"]
     for port in sorted(listening_ports(model_stack.broker_pid())):
         params = pika.ConnectionParameters(
@@ -145,7 +148,7 @@ def test_no_service_credential_can_delete_or_declare_queues_over_amqp(model_stac
         try:
             channel = connection.channel()
             with pytest.raises(pika.exceptions.ChannelClosedByBroker):
-                channel.queue_delete("traitsweb.in")
+                channel.queue_delete("traitsweb.in.quorum")
             channel = connection.channel()
             with pytest.raises(pika.exceptions.ChannelClosedByBroker):
                 channel.queue_declare("traitsweb.mine", durable=True)
@@ -157,8 +160,8 @@ def test_no_service_credential_can_delete_or_declare_queues_over_amqp(model_stac
 
 @pytest.mark.parametrize(
     "reply_to",
-    ["/topic/traitsweb.out", "/exchange/amq.topic/traitsweb.out", "/queue/traitsweb.in",
-     "/amq/queue/traitsweb.in", "/reply-queue/traitsweb.in"],
+    ["/topic/traitsweb.out", "/exchange/amq.topic/traitsweb.out", "/queue/traitsweb.in.quorum",
+     "/amq/queue/traitsweb.in.quorum", "/reply-queue/traitsweb.in.quorum"],
 )
 def test_snapshots_go_to_temporary_reply_queues_only(model_stack: Stack, reply_to: str) -> None:
     with Peer(model_stack.broker_url("gateway")) as peer:
@@ -171,3 +174,38 @@ def test_snapshots_go_to_temporary_reply_queues_only(model_stack: Stack, reply_t
     refusal = f"reply-to {reply_to!r} is not a temporary reply queue"
     # the model has handled it (the next request was answered), but its log reaches the file a little later
     wait_until(lambda: refusal in model_stack.log("model"), timeout=30, what=f"the model's log saying {refusal}")
+
+
+@pytest.mark.parametrize("user", ["gateway", "desktop"])
+@pytest.mark.parametrize("queue", ["traitsweb.dead", "traitsweb.in.quorum", "traitsweb.control.quorum"])
+def test_clients_send_through_the_traitsweb_exchange_only(model_stack: Stack, user: str, queue: str) -> None:
+    """No client may write to the default exchange, which reaches any queue by its name."""
+    password = model_stack.secrets[f"TRAITSWEB_{user.upper()}_PASSWORD"]
+    reply = frames(user, password, model_stack.stomp_port,
+                   f"SEND\ndestination:/amq/queue/{queue}\npersistent:true\nreceipt:r1\n\n{{}}\0")
+    assert access_refused(reply), reply
+
+
+def test_a_client_cannot_send_into_another_connections_reply_queue(model_stack: Stack) -> None:
+    """Even knowing a reply queue's server-made name (shown only to its own connection), a desktop cannot
+    forge a snapshot into it."""
+    replies: list[Delivery] = []
+    arrived = threading.Event()
+
+    def on_reply(frame: Delivery) -> None:
+        replies.append(frame)
+        arrived.set()
+
+    with Peer(model_stack.broker_url("gateway")) as victim:
+        victim.client.on_reply("/temp-queue/victim", on_reply)
+        victim.client.send(protocol.CONTROL, protocol.encode({"type": "snapshot_request"}),
+                           headers={**protocol.SEND_HEADERS, "reply-to": "/temp-queue/victim"})
+        assert arrived.wait(30), "no snapshot reply"
+        name = replies[0].headers["destination"]  # /queue/amq.gen-...: as a leak would tell it
+        assert name.startswith("/queue/amq.gen-"), name
+        forged = protocol.encode(protocol.out_message("snapshot", "forged", 999, state={}))
+        reply = frames("desktop", model_stack.secrets["TRAITSWEB_DESKTOP_PASSWORD"], model_stack.stomp_port,
+                       f"SEND\ndestination:/amq/queue/{name[len('/queue/'):]}\nreceipt:r1\n\n{forged}\0")
+        assert access_refused(reply), reply
+        victim.snapshot()  # a later reply reached it: nothing forged came before
+        assert [json.loads(r.body)["epoch"] for r in replies] == [json.loads(replies[0].body)["epoch"]]

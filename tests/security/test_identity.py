@@ -8,7 +8,6 @@ each refused frame is acknowledged, changes nothing and uses no ``seq``.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from runner.stack import Stack
+from runner.stack import Stack, stomp_exchange
 from tests.stompclient import Peer
 from tests.wait import wait_until
 from traitsweb import protocol
@@ -83,19 +82,9 @@ def raw_send(stack: Stack, user: str, destination: str, body: str, headers: str 
     """One SEND over a bare STOMP connection (no ``user-id`` unless in ``headers``); the broker's answer."""
     password = stack.secrets[f"TRAITSWEB_{user.upper()}_PASSWORD"]
     data = body.encode()
-    with socket.create_connection(("127.0.0.1", stack.stomp_port), timeout=10) as sock:
-        sock.sendall(f"CONNECT\naccept-version:1.2\nhost:/\nlogin:{user}\npasscode:{password}\n\n\0".encode())
-        sock.sendall(
-            f"SEND\ndestination:{destination}\npersistent:true\nreceipt:r1\n{headers}"
-            f"content-length:{len(data)}\n\n".encode() + data + b"\0"
-        )
-        received = b""
-        while b"RECEIPT" not in received and b"ERROR" not in received:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-    return received.decode(errors="replace")
+    return stomp_exchange("127.0.0.1", stack.stomp_port, user, password,
+                          f"SEND\ndestination:{destination}\npersistent:true\nreceipt:r1\n{headers}"
+                          f"content-length:{len(data)}\n\n".encode() + data + b"\0")
 
 
 def test_a_desktop_cannot_post_as_a_browser_session(stack: Stack, gateway: Peer, desktop: Peer) -> None:
@@ -161,19 +150,22 @@ def test_a_desktop_acts_for_its_own_session(stack: Stack, gateway: Peer, desktop
 
 
 @pytest.mark.parametrize(
-    ("user", "headers"),
-    [("gateway", ""), ("model", "user-id:model\n")],
+    ("user", "headers", "queues"),
+    [("gateway", "", (protocol.INPUT, protocol.CONTROL)),
+     # the model's user reaches the queues by name only (it answers snapshot requests through the default exchange)
+     ("model", "user-id:model\n", ("/amq/queue/traitsweb.in.quorum", "/amq/queue/traitsweb.control.quorum"))],
     ids=["no-user-id", "the-models-own-user"],
 )
-def test_frames_not_from_a_client_are_refused(stack: Stack, gateway: Peer, user: str, headers: str) -> None:
+def test_frames_not_from_a_client_are_refused(stack: Stack, gateway: Peer, user: str, headers: str,
+                                              queues: tuple[str, str]) -> None:
     browser = joined(gateway, "quiet")
     with KeepAlive(gateway, browser):
         before = gateway.snapshot()
         forged = f"no sender {uuid.uuid4().hex[:6]}"
         body = json.dumps({"id": browser, "trait": "entry_field", "value": forged, "msg_id": uuid.uuid4().hex})
-        assert "RECEIPT" in raw_send(stack, user, protocol.INPUT, body, headers)
+        assert "RECEIPT" in raw_send(stack, user, queues[0], body, headers)
         logout = json.dumps({"type": "logout", "id": browser})
-        assert "RECEIPT" in raw_send(stack, user, protocol.CONTROL, logout, headers)
+        assert "RECEIPT" in raw_send(stack, user, queues[1], logout, headers)
         marker = f"marker {uuid.uuid4().hex[:6]}"
         gateway.write(browser, "entry_field", marker)
         assert posted(gateway, marker)["seq"] == before["seq"] + 1

@@ -86,7 +86,7 @@ def test_a_poison_input_is_dead_lettered_and_the_model_serves_on(model_stack: St
         peer.write(session, "entry_field", marker)
         peer.wait_for(lambda m: m.get("trait") == "messages" and any(a["text"] == marker for a in m["added"]))
         headers = dead.wait_for(msg_id)
-    assert headers.get("x-first-death-queue") == "traitsweb.in"
+    assert headers.get("x-first-death-queue") == "traitsweb.in.quorum"
     assert headers.get("x-first-death-reason") == "rejected"
     texts = [m["text"] for m in peer.snapshot()["state"]["messages"]]
     assert POISON not in texts and marker in texts
@@ -97,8 +97,7 @@ def test_a_poison_input_is_dead_lettered_and_the_model_serves_on(model_stack: St
 
 @pytest.fixture(scope="module")
 def fragile_stack(make_stack: Any) -> Iterator[Stack]:
-    env = {"model": {"TRAITSWEB_MODEL": "tests.models.fragile:create"}}
-    with make_stack(gateways=0, proxy=False, env=env) as stack:
+    with make_stack(gateways=0, proxy=False, serving="tests.models.fragile:create") as stack:
         yield stack
 
 
@@ -113,7 +112,7 @@ def test_a_poison_control_frame_is_dead_lettered_and_the_model_serves_on(fragile
         headers = dead.wait_for(poisoned)
         state = peer.snapshot()["state"]
         assert_numbered_without_gaps(peer)
-    assert headers.get("x-first-death-queue") == "traitsweb.control"
+    assert headers.get("x-first-death-queue") == "traitsweb.control.quorum"
     assert poisoned not in state["participants"] and state["participants"][after] == "after-the-poison"
     assert state["names"] == ["first", "after-the-poison"]
     assert fragile_stack.pid("model") == pid

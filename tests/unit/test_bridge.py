@@ -1,25 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from traits.api import BaseStr, TraitError, pop_exception_handler, push_exception_handler
+from traits.api import BaseStr, TraitError
 
 from services.model.chat import Chat, create
 from tests.models.counter import create as create_counter
+from tests.observers import reraise_observer_errors  # noqa: F401 - autouse
 from traitsweb.bridge import Bridge, BridgeError, SessionHandler, SharedModel
 from traitsweb.state import apply_change
 
 A = "a" * 32
 B = "b" * 32
-
-
-@pytest.fixture(autouse=True)
-def reraise() -> Iterator[None]:
-    push_exception_handler(reraise_exceptions=True)
-    yield
-    pop_exception_handler()
 
 
 def bridged(model: Any) -> tuple[Bridge, list[dict[str, Any]]]:

@@ -16,6 +16,7 @@ import pytest
 
 from traitsweb import protocol
 from traitsweb.broker import BrokerClient, BrokerUnavailable, Delivery, connect
+from traitsweb.memory import memory_broker
 from traitsweb.settings import parse_broker_url
 
 Urls = Callable[[str], str]
@@ -95,7 +96,7 @@ def client(urls: Urls) -> Iterator[Callable[..., BrokerClient]]:
 def consume(c: BrokerClient, inbox: Inbox, destination: str = protocol.INPUT, prefetch: int = 0) -> None:
     inbox.client = c
     headers = dict(protocol.QUEUE_HEADERS, **({"prefetch-count": str(prefetch)} if prefetch else {}))
-    c.subscribe(destination, inbox, ack="client-individual", headers=headers)
+    c.subscribe(protocol.declaring(destination), inbox, ack="client-individual", headers=headers)
 
 
 def tag() -> str:
@@ -227,3 +228,76 @@ def test_state_changes_and_sends_while_disconnected(client: Any) -> None:
     assert not c.publish(protocol.INPUT, "x")
     with pytest.raises(BrokerUnavailable):
         c.send(protocol.INPUT, "x", timeout=1)
+
+
+def test_the_memory_broker_says_when_what_was_sent_is_settled() -> None:
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    destination = f"/queue/settle-{tag()}"
+    got: list[Delivery] = []
+    delivered = threading.Event()
+
+    def on_frame(frame: Delivery) -> None:
+        got.append(frame)
+        delivered.set()
+
+    with connect(parse_broker_url(f"memory://model@{name}"), name="model") as model, \
+            connect(parse_broker_url(f"memory://gateway@{name}"), name="gateway") as gateway:
+        model.subscribe(destination, on_frame, ack="client-individual")
+        assert model.wait_connected(5) and gateway.wait_connected(5)
+        gateway.send(destination, "one")
+        assert delivered.wait(5)
+        broker = memory_broker(name)
+        assert not broker.wait_settled(destination, 0.01)  # delivered, not yet acknowledged
+        model.ack(got[0])
+        assert broker.wait_settled(destination, 5)
+
+
+def test_a_topic_pattern_reads_its_keys_in_the_order_sent(client: Any) -> None:
+    """A gateway's one subscription (``traitsweb.out.#``) has the out topic and browser sessions' private
+    messages in the order the model sent them, and no desktop session's."""
+    run = tag()
+    inbox = Inbox(run)
+    inbox.client = client("gateway")
+    inbox.client.subscribe(protocol.gateway_stream(protocol.OUT), inbox)
+    publisher = client("model")
+    session = uuid.uuid4().hex
+    browser = protocol.private_destination(protocol.OUT, protocol.PRIVATE, session, desktop=None)
+    desktop = protocol.private_destination(protocol.OUT, protocol.PRIVATE, session, desktop="desktop")
+    deadline = time.monotonic() + 20
+    while not inbox.frames:
+        assert time.monotonic() < deadline, "the subscription never became live"
+        publisher.send(protocol.OUT, f"{run} probe", headers={"content-type": "text/plain"})
+        inbox.until(lambda: bool(inbox.frames), timeout=0.2)
+    sent = []
+    for n in range(10):
+        assert publisher.publish(desktop, f"{run} {n} for a desktop session")
+        for destination in (browser, protocol.OUT):
+            sent.append(f"{run} {n} {destination}")
+            assert publisher.publish(destination, sent[-1])
+    inbox.wait(lambda: sent[-1] in inbox.bodies)
+    assert [b for b in inbox.bodies if not b.startswith(f"{run} probe")] == sent
+
+
+def test_a_dead_node_in_the_list_is_passed_over(urls: Urls) -> None:
+    """Whichever node of the list it starts at, the client ends on the live one and works there."""
+    from traitsweb.broker import StompClient
+
+    url = urls("model")  # the model may publish to the out topic
+    if not url.startswith("stomp://"):
+        pytest.skip("the memory broker has no nodes")
+    login, live = url.removeprefix("stomp://").rsplit("@", 1)
+    dead = free_port_nobody_listens_on()
+    broker = parse_broker_url(f"stomp://{login}@127.0.0.1:{dead},{live},127.0.0.1:{dead}")
+    for _ in range(3):  # the first node is random: a few starts try the dead one first
+        with StompClient(broker, name="rotation", heartbeat_ms=5000, backoff=(0.05, 1.0)) as c:
+            assert c.wait_connected(30)
+            assert c.node is not None and f"{c.node[0]}:{c.node[1]}" == live
+            c.send(protocol.OUT, f"rotation {tag()}")  # a key the model may publish to
+
+
+def free_port_nobody_listens_on() -> int:
+    import socket
+
+    with socket.socket() as sock:  # bound, never listening: a connect is refused
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -6,26 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from traits.api import (
-    TraitError,
-    Any as AnyTrait,
-    Bool,
-    CInt,
-    Dict,
-    Either,
-    Enum,
-    Float,
-    HasStrictTraits,
-    HasTraits,
-    Instance,
-    Int,
-    List,
-    Range,
-    Set,
-    Str,
-    String,
-    Tuple,
-)
+from traits.api import Any as AnyTrait
+from traits.api import TraitError, Bool, CInt, Dict, Either, Enum, Float, HasStrictTraits, HasTraits, Instance, Int
+from traits.api import List, Range, Set, Str, String, Tuple
 
 from traitsweb import protocol
 from traitsweb.bridge import Bridge, BoundedStr, SessionHandler, SharedModel

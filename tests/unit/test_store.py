@@ -24,12 +24,12 @@ def test_journal_and_checkpoint_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "m.sqlite3"
     with Store(path) as store:
         epoch, _, _ = store.load()
-        store.commit([msg(epoch, 1, trait="n", op="set", value=1)], "input-1")
+        store.commit([msg(epoch, 1, trait="n", op="set", value=1)], ["input-1"])
         store.checkpoint(1, {"n": 1, "items": []})
         store.commit(
             [msg(epoch, 2, trait="items", op="list", index=0, removed=0, added=["x"]),
              (3, protocol.encode(protocol.out_message("error", epoch, 3, to="s")))],
-            "input-2",
+            ["input-2"],
         )
     with Store(path) as store:
         assert store.load() == (epoch, 3, {"n": 1, "items": ["x"]})

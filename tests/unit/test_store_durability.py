@@ -17,7 +17,7 @@ def test_session_owners_are_committed_with_the_messages(tmp_path: Path) -> None:
     path = tmp_path / "m.sqlite3"
     with Store(path) as store:
         store.load()
-        store.commit([(1, '{"type":"trait_change","seq":1}')], "m1", owners={"a" * 32: "desktop", "b" * 32: "gateway"})
-        store.commit([], "m2", owners={"b" * 32: None})
+        store.commit([(1, '{"type":"trait_change","seq":1}')], ["m1"], owners={"a" * 32: "desktop", "b" * 32: "gateway"})
+        store.commit([], ["m2"], owners={"b" * 32: None})
     with Store(path) as store:
         assert store.owners() == {"a" * 32: "desktop"}

@@ -16,7 +16,7 @@ import functools
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import parse_qsl
 
@@ -118,32 +118,26 @@ async def events(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"retry: 2000\n\n", "more_body": True})
     waiter = Waiter(replica.hub)
     watcher = asyncio.create_task(_until_disconnected(receive, waiter, "http.disconnect"))
-    end = b""
+    ending: list[str | ApiError] = []
     try:
-        while True:
-            if streams.expired(session):  # a stream lives no longer than its token
-                end = streams.EXPIRED_EVENT
-                break
-            try:
-                batch = await _held(replica, session, position, epoch, streams.hold(session, KEEPALIVE), waiter)
-            except ApiError as exc:  # the response has started: end the stream with an event, not a 500
-                end = b"event: error\ndata: %s\n\n" % errors.body(exc.code, exc.detail)
-                break
-            if waiter.interrupted:
-                return
-            if batch.reset:
-                chunk = b"id: %d\nevent: reset\ndata: %s\n\n" % (batch.seq, batch.body)
-            elif batch.count:
-                chunk = b"id: %d\nevent: batch\ndata: %s\n\n" % (batch.seq, batch.body)
-            else:
-                chunk = b": keep-alive\n\n"
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            position, epoch = batch.seq, batch.epoch
-            if session.id not in replica.hub.participants:
-                end = b'event: logged_out\ndata: {"error":"logged_out"}\n\n'
-                break
+        async with contextlib.aclosing(_batches(replica, session, position, epoch, waiter, ending)) as batches:
+            async for batch in batches:
+                if batch.reset:
+                    chunk = b"id: %d\nevent: reset\ndata: %s\n\n" % (batch.seq, batch.body)
+                elif batch.count:
+                    chunk = b"id: %d\nevent: batch\ndata: %s\n\n" % (batch.seq, batch.body)
+                else:
+                    chunk = b": keep-alive\n\n"
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
     finally:
         watcher.cancel()
+    if not ending:
+        return
+    why = ending[0]
+    if isinstance(why, ApiError):  # the response has started: end the stream with an event, not a 500
+        end = b"event: error\ndata: %s\n\n" % errors.body(why.code, why.detail)
+    else:
+        end = streams.EXPIRED_EVENT if why == "expired" else b'event: logged_out\ndata: {"error":"logged_out"}\n\n'
     await send({"type": "http.response.body", "body": end, "more_body": False})
 
 
@@ -164,32 +158,49 @@ async def websocket(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "websocket.accept"})
     waiter = Waiter(replica.hub)
     watcher = asyncio.create_task(_until_disconnected(receive, waiter, "websocket.disconnect"))
-    position, epoch = query.since, query.epoch or None
-    close: tuple[int, str] | None = None
+    ending: list[str | ApiError] = []
     try:
-        while True:
-            if streams.expired(session):  # a stream lives no longer than its token
-                close = streams.EXPIRED_CLOSE
-                break
-            try:
-                batch = await _held(replica, session, position, epoch, streams.hold(session, KEEPALIVE), waiter)
-            except ApiError as exc:
-                close = (1013, exc.code)  # try again later (too many waits, state lost)
-                break
-            if waiter.interrupted:
-                return
-            if batch.reset or batch.count:
-                await send({"type": "websocket.send", "text": batch.text})
-            position, epoch = batch.seq, batch.epoch
-            if session.id not in replica.hub.participants:
-                close = (4401, "logged_out")
-                break
+        async with contextlib.aclosing(_batches(replica, session, query.since, query.epoch or None, waiter,
+                                                ending)) as batches:
+            async for batch in batches:
+                if batch.reset or batch.count:
+                    await send({"type": "websocket.send", "text": batch.text})
     except OSError:  # the client went away mid-send
         return
     finally:
         watcher.cancel()
+    if not ending:
+        return
+    why = ending[0]
+    if isinstance(why, ApiError):
+        close = (1013, why.code)  # try again later (too many waits, state lost)
+    else:
+        close = streams.EXPIRED_CLOSE if why == "expired" else (4401, "logged_out")
     with contextlib.suppress(OSError):
         await send({"type": "websocket.close", "code": close[0], "reason": close[1]})
+
+
+async def _batches(replica: Replica, session: Session, position: int, epoch: str | None, waiter: Waiter,
+                   ending: list[str | ApiError]) -> AsyncGenerator[Batch, None]:
+    """What a stream (SSE or WebSocket) sends: each batch after ``position``, the next once this one is sent,
+    until the stream must end; ``ending`` then holds why: ``"expired"`` (a stream lives no longer than its
+    token), ``"logged_out"``, or the :class:`ApiError` that ended a wait; nothing if the client went away."""
+    while True:
+        if streams.expired(session):
+            ending.append("expired")
+            return
+        try:
+            batch = await _held(replica, session, position, epoch, streams.hold(session, KEEPALIVE), waiter)
+        except ApiError as exc:
+            ending.append(exc)
+            return
+        if waiter.interrupted:
+            return
+        yield batch
+        position, epoch = batch.seq, batch.epoch
+        if session.id not in replica.hub.participants:
+            ending.append("logged_out")
+            return
 
 
 async def _held(replica: Replica, session: Session, since: int, epoch: str | None, timeout: float,

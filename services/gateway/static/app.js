@@ -1,5 +1,6 @@
 // The chat page: no build step, no third-party code; the protocol is traitsweb.js's. Every user-supplied
 // string is set with textContent, never parsed as HTML.
+import { joinForm } from "/static/join.js";
 import { Client } from "/static/traitsweb.js";
 
 const $ = (id) => document.getElementById(id);
@@ -176,17 +177,7 @@ async function send(trait, value, errorId) {
   }
 }
 
-$("login-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  showError("login-error", "");
-  try {
-    await client.login($("name").value);
-  } catch (error) {
-    showError("login-error", error.detail);
-    return;
-  }
-  enter();
-});
+joinForm($("login"), client, enter);
 $("send-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const entry = $("entry");

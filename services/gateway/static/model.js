@@ -1,6 +1,7 @@
 // The page generated from a model's schema: live views of its exposed traits and typed controls for the
 // traits a client may write, the way Traits UI gives any HasTraits object a default View. No build step,
 // no third-party code; every value is set with textContent.
+import { el, joinForm } from "/static/join.js";
 import { Client } from "/static/traitsweb.js";
 
 const $ = (id) => document.getElementById(id);
@@ -14,17 +15,6 @@ const views = new Map(); // trait -> { update(change), render() }
 const controls = new Map(); // trait -> { show(value), error(text) }
 const dirty = new Set(); // views to redraw at the next animation frame
 let frame = 0;
-
-const el = (tag, props = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "text") node.textContent = value;
-    else if (key === "class") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-};
 
 const format = (value) => {
   if (value === null || value === undefined) return "–";
@@ -369,11 +359,6 @@ function enter() {
   client.start();
 }
 
-$("login-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  $("login-error").textContent = "";
-  try { await client.login($("name").value); } catch (e) { $("login-error").textContent = e.detail; return; }
-  enter();
-});
+joinForm($("login"), client, enter);
 $("logout").addEventListener("click", () => client.logout());
 if (await client.resume()) enter(); else { $("status").textContent = "not logged in"; }

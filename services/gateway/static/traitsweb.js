@@ -223,6 +223,7 @@ export class Client extends EventTarget {
     const reply = await this._fetch("GET", "/api/state");
     if (reply.status !== 200) throw this._error(reply);
     this._applyReply({ reset: true, ...reply.data });
+    this._setStatus("live"); // the state is current: on a quiet model the first poll may not answer for a while
   }
 
   async _poll() {

