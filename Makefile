@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 #: what runs in this process alone: no RabbitMQ node, browser, Qt window or containers
 IN_PROCESS := not stack and not browser and not gui and not compose
 
-.PHONY: setup system containers venv run desktop check test lint bench bench-smoke soak compose-test screenshot clean
+.PHONY: setup system containers venv run desktop check test lint bench bench-smoke soak compose-test compose-test-cluster screenshot clean
 
 setup: system venv
 
@@ -69,6 +69,10 @@ soak: setup
 ## the HTTP integration suite against the published port, always `down -v`.
 compose-test: setup containers
 	$(PY) -m runner.compose_harness
+
+## The same with compose.cluster.yaml: 3 RabbitMQ nodes clustered by configuration, one killed under a round trip
+compose-test-cluster: setup containers
+	$(PY) -m runner.compose_harness --cluster
 
 ## Benchmarks: traitsweb beside the broker floor, Nchan and python-socketio, rewrites docs/benchmarks.md (~45 min);
 ## bench-smoke: the same at a tiny size, report in .run/bench-smoke/

@@ -3,9 +3,10 @@
 Steps (each timed): stand-in base images from Debian's packages (cached: skipped when the image
 exists), a wheelhouse for the images' pip (no package index inside containers here), the project's
 images, `podman-compose up -d --scale gateway=3`, readiness, the HTTP integration suite with
-TRAITSWEB_BASE_URL pointing at the published port, and always `podman-compose down -v`.
+TRAITSWEB_BASE_URL pointing at the published port, and always `podman-compose down -v`. With
+`--cluster`, compose.cluster.yaml too: three nodes, and a round trip with one of them killed (docs/compose.md).
 
-    python -m runner.compose_harness [--keep] [--gateways N] [-- PYTEST_ARGS...]
+    python -m runner.compose_harness [--keep] [--gateways N] [--cluster] [-- PYTEST_ARGS...]
     python -m runner.compose_harness --down PROJECT     # remove a stack left by --keep
 
 Exit code: the suite's (or 1 when the stack does not come up); 77 when podman cannot run here
@@ -154,14 +155,15 @@ def http_ok(url: str) -> bool:
 class ComposeStack:
     """One podman-compose project from the repository's compose.yaml; `down -v` on exit."""
 
-    def __init__(self, env: dict[str, str], services: list[str], gateways: int, keep: bool) -> None:
+    def __init__(self, env: dict[str, str], services: list[str], gateways: int, keep: bool,
+                 files: list[str]) -> None:
         self.env = env
         self.services = services
         self.gateways = gateways
         self.keep = keep
         self.project = f"traitsweb-test-{os.getpid()}"
         self.compose = [sys.executable, "-m", "podman_compose", "--no-ansi", "-p", self.project,
-                        "-f", str(ROOT / "compose.yaml")]
+                        *(arg for name in files for arg in ("-f", str(ROOT / name)))]
 
     def __call__(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return run([*self.compose, *args], env=self.env, **kwargs)
@@ -177,10 +179,11 @@ class ComposeStack:
         return subprocess.run(["podman", "healthcheck", "run", container], env=self.env,
                               capture_output=True).returncode == 0
 
-    def wait_ready(self, port: int, timeout: float) -> None:
+    def wait_ready(self, port: int, timeout: float, pending: list[str] | None = None) -> None:
         """Healthchecks do not run by themselves under this podman: run them, then check the proxy."""
         deadline = time.monotonic() + timeout
-        pending = ["rabbitmq", *(["gateway"] if "gateway" in self.services else [])]
+        if pending is None:
+            pending = ["rabbitmq", *(["gateway"] if "gateway" in self.services else [])]
         while time.monotonic() < deadline:
             for service in list(pending):
                 names = self.containers(service)
@@ -188,7 +191,8 @@ class ComposeStack:
                 if len(names) == expected and all(self.healthy(n) for n in names):
                     print(f"compose-test: {service} healthy ({', '.join(names)})", flush=True)
                     pending.remove(service)
-            if not pending and ("proxy" not in self.services or http_ok(f"http://127.0.0.1:{port}/readyz")):
+            if not pending and ("proxy" not in self.services or not port
+                                or http_ok(f"http://127.0.0.1:{port}/readyz")):
                 return
             time.sleep(1)  # polling readiness (podman offers no event for a passing healthcheck)
         raise HarnessError(f"stack not ready after {timeout:.0f} s (waiting for {pending or ['proxy']})")
@@ -280,6 +284,95 @@ def proxy_errors_check(stack: ComposeStack, port: int) -> None:
     print(f"compose-test: nginx answers JSON: 413 too_large, {down.code} unavailable with Retry-After", flush=True)
 
 
+#: compose.cluster.yaml's nodes, by service (compose.yaml's `rabbitmq` is node rabbitmq-1)
+CLUSTER_NODES = ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
+
+
+def rabbitmqctl(stack: ComposeStack, service: str, *args: str) -> str:
+    [container] = stack.containers(service)
+    return subprocess.run(["podman", "exec", container, "rabbitmqctl", "-q", *args], env=stack.env,
+                          capture_output=True, text=True, check=True).stdout
+
+
+def running_nodes(stack: ComposeStack, service: str = "rabbitmq") -> list[str]:
+    try:
+        return sorted(json.loads(rabbitmqctl(stack, service, "cluster_status", "--formatter", "json"))["running_nodes"])
+    except (subprocess.CalledProcessError, ValueError, KeyError):
+        return []  # still booting, or down
+
+
+def wait_cluster(stack: ComposeStack, timeout: float, asked: str = "rabbitmq") -> list[str]:
+    deadline = time.monotonic() + timeout
+    while len(nodes := running_nodes(stack, asked)) < len(CLUSTER_NODES):
+        if time.monotonic() > deadline:
+            raise HarnessError(f"the cluster has {nodes or 'no node'} running after {timeout:.0f} s, not 3")
+        time.sleep(1)  # polling the node (no event for a node joining)
+    return nodes
+
+
+def cluster_up(stack: ComposeStack, timeout: float, timings: Timings) -> None:
+    """compose.cluster.yaml, in the order its `depends_on` asks (this podman ignores `service_healthy`,
+    docker compose keeps it): the first node, then the two that join it, then the one-shot
+    `rabbitmq-members` that gives every queue a member on each node."""
+    with timings.step("cluster: rabbitmq-1 up"):
+        stack("up", "-d", "secrets", "rabbitmq", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stack.wait_ready(0, timeout, ["rabbitmq"])
+    with timings.step("cluster: rabbitmq-2 and rabbitmq-3 join"):
+        stack("up", "-d", "rabbitmq-2", "rabbitmq-3", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stack.wait_ready(0, timeout, ["rabbitmq-2", "rabbitmq-3"])
+        print(f"compose-test: cluster of {', '.join(wait_cluster(stack, timeout))}", flush=True)
+    with timings.step("cluster: rabbitmq-members"):
+        stack("up", "-d", "rabbitmq-members", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [members] = stack.containers("rabbitmq-members")
+        code = subprocess.run(["podman", "wait", members], env=stack.env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        if code != "0":
+            log = subprocess.run(["podman", "logs", members], env=stack.env, capture_output=True, text=True)
+            raise HarnessError(f"rabbitmq-members exited {code}:\n{log.stdout}{log.stderr}")
+    with timings.step(f"cluster: model, gateway x{stack.gateways}, the rest"):
+        # one service at a time, in the order of their dependencies: podman-compose starts a project's
+        # containers sorted by their number of dependencies, which the override makes tie, and would wait
+        # for a service it has not started yet
+        for services in ([s for s in stack.services if s in names] for names in (("model",), ("gateway",),
+                                                                                   ("proxy", "desktop"))):
+            stack("up", "-d", "--no-deps", "--scale", f"gateway={stack.gateways}", *services,
+                  stdout=subprocess.DEVNULL)
+
+
+def cluster_check(stack: ComposeStack) -> None:
+    """Every queue of the model's has a member on each of the three nodes."""
+    queues = json.loads(rabbitmqctl(stack, "rabbitmq", "list_queues", "name", "type", "members", "--formatter", "json"))
+    ours = {q["name"]: q for q in queues if q["name"].startswith("traitsweb.") and q["type"] in ("quorum", "stream")}
+    expected = {"traitsweb.in.quorum", "traitsweb.control.quorum", "traitsweb.lease", "traitsweb.journal",
+                "traitsweb.checkpoints"}
+    short = {name: q.get("members") for name, q in ours.items() if len(q.get("members") or []) != 3}
+    if set(ours) != expected or short:
+        raise HarnessError(f"the model's queues are not on all three nodes: {sorted(ours)} (short: {short})")
+    print(f"compose-test: {', '.join(sorted(ours))}: a member on each of the 3 nodes", flush=True)
+
+
+def node_loss_check(stack: ComposeStack, port: int, timeout: float) -> None:
+    """kill -9 the first node (the queues' first leader): a chat round trip still works through the other
+    two; the node, started again, rejoins."""
+    [victim] = stack.containers("rabbitmq")
+    run(["podman", "kill", "-s", "KILL", victim], env=stack.env, stdout=subprocess.DEVNULL)
+    killed = time.monotonic()
+    deadline = killed + 60
+    while True:
+        try:
+            http_check(port)
+            break
+        except (urllib.error.HTTPError, HarnessError) as error:  # 503 while services move to another node
+            if time.monotonic() > deadline:
+                raise HarnessError(f"no chat round trip in 60 s after rabbitmq-1 was killed: {error}") from None
+            time.sleep(0.5)  # polling the proxy (no event reaches the outside of the stack)
+    print(f"compose-test: rabbitmq-1 killed: a chat round trip through the other nodes after "
+          f"{time.monotonic() - killed:.1f} s", flush=True)
+    run(["podman", "start", victim], env=stack.env, stdout=subprocess.DEVNULL)
+    print(f"compose-test: rabbitmq-1 started again: cluster of "
+          f"{', '.join(wait_cluster(stack, timeout, asked='rabbitmq-2'))}", flush=True)
+
+
 def has_module(name: str) -> bool:
     return (ROOT / "services" / name / "__main__.py").exists()
 
@@ -339,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="compose-test", description=__doc__.split("\n")[0])
     parser.add_argument("--gateways", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the stack running (no down -v)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="with compose.cluster.yaml: 3 RabbitMQ nodes, and one of them killed under the check")
     parser.add_argument("--ready-timeout", type=float, default=180)
     parser.add_argument("--down", metavar="PROJECT", help="only remove a project left by --keep")
     parser.add_argument("pytest_args", nargs="*")
@@ -377,21 +472,33 @@ def main(argv: list[str] | None = None) -> int:
             "TRAITSWEB_PORT": str(port),
             "TRAITSWEB_ALLOWED_ORIGINS": f"http://127.0.0.1:{port},http://localhost:{port}",
         }
-        stack = ComposeStack(env, services, args.gateways, args.keep)
+        files = ["compose.yaml", *(["compose.cluster.yaml"] if args.cluster else [])]
+        if args.cluster:
+            services[2:2] = ["rabbitmq-2", "rabbitmq-3", "rabbitmq-members"]
+        stack = ComposeStack(env, services, args.gateways, args.keep, files)
         with timings.step("image builds (podman-compose build)"):
             # every image, also those whose service this tree cannot run yet
             stack(f"--podman-build-args=--volume {wheels}:/wheels:ro", "build", stdout=subprocess.DEVNULL)
             # the images a rebuild replaced (untagged, unused) would pile up run after run
             run(["podman", "image", "prune", "-f"], stdout=subprocess.DEVNULL)
         try:
-            scaled = f"; gateway x{args.gateways}" if "gateway" in services else ""
-            with timings.step(f"stack up ({', '.join(services)}{scaled})"):
-                stack("up", "-d", "--scale", f"gateway={args.gateways}", *services,
-                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if args.cluster:
+                cluster_up(stack, args.ready_timeout, timings)
+            else:
+                scaled = f"; gateway x{args.gateways}" if "gateway" in services else ""
+                with timings.step(f"stack up ({', '.join(services)}{scaled})"):
+                    stack("up", "-d", "--scale", f"gateway={args.gateways}", *services,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             with timings.step("readiness"):
                 stack.wait_ready(port, args.ready_timeout)
             secrets_check(stack)
-            if "gateway" in services and not all((ROOT / path).exists() for path in SUITE):
+            if args.cluster:
+                cluster_check(stack)
+            if "gateway" in services and args.cluster:
+                with timings.step("HTTP check (the suite runs on the single node)"):
+                    http_check(port)
+                    code = 0
+            elif "gateway" in services and not all((ROOT / path).exists() for path in SUITE):
                 with timings.step("HTTP check (no HTTP suite in this tree)"):
                     http_check(port)
                     code = 0
@@ -407,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
             if code == 0 and "desktop" in services:
                 with timings.step("desktop PNG check"):
                     desktop_check(stack)
+            if code == 0 and args.cluster and "gateway" in services:
+                with timings.step("cluster: kill -9 rabbitmq-1 under a chat round trip"):
+                    node_loss_check(stack, port, args.ready_timeout)
             if code == 0 and "proxy" in services:
                 with timings.step("proxy error format (stops the gateways)"):
                     proxy_errors_check(stack, port)

@@ -53,7 +53,7 @@ __all__ = [
     "decode_control",
     "decode_input",
     "decode_out",
-    "declaring",
+    "consuming",
     "durable_out_headers",
     "encode",
     "gateway_stream",
@@ -66,8 +66,8 @@ __all__ = [
 # model's quorum queues through the broker's direct exchange ``traitsweb`` (keys ``in.quorum`` and
 # ``control.quorum``, bound to the queues ``traitsweb.in.quorum`` and ``traitsweb.control.quorum`` by the
 # broker's definitions): a SEND there never declares, and a client's ``write`` on that exchange reaches
-# those two queues and no other (the default exchange would reach any queue by name). Only the model
-# declares the queues (:func:`declaring`).
+# those two queues and no other (the default exchange would reach any queue by name). Nobody declares
+# them but the broker's definitions; the model consumes them by name (:func:`consuming`).
 INPUT = "/exchange/traitsweb/in.quorum"
 CONTROL = "/exchange/traitsweb/control.quorum"
 #: the classic queues of releases before the quorum ones (a queue's type cannot change, so the quorum
@@ -102,11 +102,12 @@ MORE = "more"
 #: ``/temp-queue/NAME`` into ``/reply-queue/amq.gen-...``), never a shared queue or topic.
 _REPLY_TO = re.compile(r"^/(?:temp-queue/[A-Za-z0-9._-]{1,64}|reply-queue/amq\.gen-[A-Za-z0-9_-]{1,64})$")
 
-#: Headers for SUBSCRIBE to our queues. RabbitMQ declares a queue from the
-#: headers of the first frame that names it and closes the connection of any
-#: later frame that disagrees, so the queue properties live here, once (and in
-#: the broker's definitions, deploy/rabbitmq/definitions.sh, which must agree).
-#: Quorum queues: replicated over the cluster's nodes, a receipt means a majority has the message.
+#: Headers for SUBSCRIBE to a queue the subscriber declares (``/queue/NAME``): RabbitMQ declares a queue
+#: from the headers of the first frame that names it and closes the connection of any later frame that
+#: disagrees. Quorum queues: replicated over the cluster's nodes, a receipt means a majority has the
+#: message. The model's own queues are not declared this way: the broker's definitions
+#: (deploy/rabbitmq/definitions.sh) declare them with a single active consumer, which RabbitMQ 3.10's
+#: STOMP plugin cannot declare (see :func:`consuming`).
 QUEUE_HEADERS: dict[str, str] = {"durable": "true", "auto-delete": "false", "x-queue-type": "quorum"}
 #: How long a replica's durable out-topic queue outlives its last consumer (see :func:`durable_out_headers`).
 DURABLE_OUT_EXPIRES_MS = 60_000
@@ -280,13 +281,18 @@ def decode_out(body: str | bytes) -> dict[str, Any]:
     return value
 
 
-def declaring(destination: str) -> str:
-    """The destination that consumes, and declares, the queue a send destination reaches: ``/queue/E.K`` for
-    ``/exchange/E/K`` (the broker's definitions bind queue ``E.K`` to exchange ``E`` with key ``K``), and
-    ``/queue/X`` for ``/amq/queue/X``."""
-    for prefix in ("/exchange/", "/amq/queue/"):
-        if destination.startswith(prefix):
-            return "/queue/" + destination[len(prefix):].replace("/", ".")
+def consuming(destination: str) -> str:
+    """The destination that consumes the queue a send destination reaches, without declaring it:
+    ``/amq/queue/E.K`` for ``/exchange/E/K`` (the broker's definitions bind queue ``E.K`` to exchange ``E``
+    with key ``K``); any other destination as it is.
+
+    The broker's definitions declare the model's queues with ``x-single-active-consumer``: however many
+    subscriptions a queue has (a model that moved to another node while its old connection still holds
+    frames, or two models at once), one receives, in the queue's order, and the next only once that one's
+    connection is gone, with what it held unacknowledged first.
+    """
+    if destination.startswith("/exchange/"):
+        return "/amq/queue/" + destination[len("/exchange/"):].replace("/", ".")
     return destination
 
 

@@ -24,15 +24,18 @@ for var in TRAITSWEB_MODEL_PASSWORD TRAITSWEB_GATEWAY_PASSWORD TRAITSWEB_DESKTOP
 done
 # The broker declares the model's queues, and the exchange clients send to them through, at every boot, so
 # they exist before anyone sends: a SEND (which never declares) that reaches no queue gets a receipt and
-# is dropped. The input and control queues are quorum queues (replicated over a cluster's nodes; the same
-# arguments as traitsweb/protocol.py's QUEUE_HEADERS, or the model's SUBSCRIBE is refused). A queue's
+# is dropped. The input and control queues are quorum queues (replicated over a cluster's nodes) with a
+# single active consumer (one model receives, in order, however many subscribe). A queue's
 # type cannot change, so they have new names; the classic traitsweb.in and traitsweb.control of older
 # releases are left as they are for `traitsweb upgrade` to empty (docs/scaling.md).
 # Frames the model rejects (NACK requeue:false) are dead-lettered to traitsweb.dead by a policy, not by
 # queue arguments: a policy also applies to queues declared before it, and can change later.
+# The gateways' durable out queues (stomp-subscription-traitsweb.out.REPLICA) get their Raft leaders spread
+# over the nodes by a policy (queue-leader-locator balanced; the STOMP plugin passes no such header), not on
+# the node each replica happens to be connected to: one node's death then leaves most replicas reading.
 #
 # Who may do what (regular expressions over queue and exchange names):
-# - model: consumes the input and control queues (declaring them as the broker does); publishes to the
+# - model: consumes the input and control queues (by name: it declares nothing); publishes to the
 #   out topic (amq.topic) and answers snapshot requests (default exchange); reads the dead letters and
 #   the legacy classic queues (the upgrade).
 # - gateway, desktop: send to the input and control queues through the direct exchange traitsweb
@@ -73,7 +76,7 @@ cat > "$out" <<JSON
   ],
   "vhosts": [{"name": "/"}],
   "permissions": [
-    {"user": "model", "vhost": "/", "configure": "^traitsweb\\\\.(in|control)\\\\.quorum\$",
+    {"user": "model", "vhost": "/", "configure": "^\$",
      "write": "^(amq\\\\.topic|amq\\\\.default|traitsweb\\\\.(journal|checkpoints))\$",
      "read": "^traitsweb\\\\.(in|control|dead|in\\\\.quorum|control\\\\.quorum|journal|checkpoints|lease)\$"},
     {"user": "gateway", "vhost": "/", "configure": "$client_configure", "write": "$client_write", "read": "$gateway_read"},
@@ -87,8 +90,10 @@ cat > "$out" <<JSON
      "read": "^traitsweb\\\\.(out|private\\\\.{username}\\\\.$session_key)\$"}
   ],
   "queues": [
-    {"name": "traitsweb.in.quorum", "vhost": "/", "durable": true, "auto_delete": false, "arguments": {"x-queue-type": "quorum"}},
-    {"name": "traitsweb.control.quorum", "vhost": "/", "durable": true, "auto_delete": false, "arguments": {"x-queue-type": "quorum"}},
+    {"name": "traitsweb.in.quorum", "vhost": "/", "durable": true, "auto_delete": false,
+     "arguments": {"x-queue-type": "quorum", "x-single-active-consumer": true}},
+    {"name": "traitsweb.control.quorum", "vhost": "/", "durable": true, "auto_delete": false,
+     "arguments": {"x-queue-type": "quorum", "x-single-active-consumer": true}},
     {"name": "traitsweb.dead", "vhost": "/", "durable": true, "auto_delete": false, "arguments": {}},
     {"name": "traitsweb.journal", "vhost": "/", "durable": true, "auto_delete": false,
      "arguments": {"x-queue-type": "stream", "x-max-length-bytes": 1073741824,
@@ -111,7 +116,9 @@ cat > "$out" <<JSON
   ],
   "policies": [
     {"vhost": "/", "name": "traitsweb-dead-letters", "pattern": "^traitsweb\\\\.(in|control)(\\\\.quorum)?\$", "apply-to": "queues",
-     "priority": 0, "definition": {"dead-letter-exchange": "", "dead-letter-routing-key": "traitsweb.dead"}}
+     "priority": 0, "definition": {"dead-letter-exchange": "", "dead-letter-routing-key": "traitsweb.dead"}},
+    {"vhost": "/", "name": "traitsweb-out-queues", "pattern": "^stomp-subscription-traitsweb\\\\.out\\\\.", "apply-to": "queues",
+     "priority": 0, "definition": {"queue-leader-locator": "balanced"}}
   ]
 }
 JSON

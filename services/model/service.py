@@ -142,13 +142,13 @@ class ModelService:
     def attach(self, client: StompClient) -> None:
         """Subscribe to the input and control queues (re-issued on every reconnect)."""
         self._client = client
-        headers = {**protocol.QUEUE_HEADERS, "prefetch-count": str(self.settings.prefetch)}
+        headers = {"prefetch-count": str(self.settings.prefetch)}
         for destination, kind in (
             (self.settings.input_destination, "input"),
             (self.settings.control_destination, "control"),
         ):
             client.subscribe(
-                protocol.declaring(destination),
+                protocol.consuming(destination),
                 lambda frame, kind=kind: self._on_frame(kind, frame),
                 ack="client-individual",
                 headers=headers,

@@ -43,7 +43,9 @@ def _active(stack: Stack, peer: Peer) -> str:
 
 #: faults whose takeover is known to take over TAKEOVER seconds now and then (the correctness checks still hold):
 #: when a killed node held the Raft leaders of the gateways' durable out queues, they read nothing for up to
-#: ~6.3 s (seen with every replica connected to that node), though the standby applied inputs within 0.1 s
+#: ~6.3 s (seen with every replica connected to that node, before the definitions' policy spread their
+#: leaders over the nodes; a replica whose leader was there still waits), though the standby applied inputs
+#: within 0.1 s
 SLOW_AT_TIMES = {"its broker node", "both together"}
 
 

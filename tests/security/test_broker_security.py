@@ -107,6 +107,20 @@ def test_clients_cannot_declare_or_configure_over_stomp(model_stack: Stack, user
     assert access_refused(reply), reply
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # the model consumes its queues by name (/amq/queue): it may declare nothing, not even them again
+        "SUBSCRIBE\nid:1\ndestination:/queue/traitsweb.in.quorum\nx-queue-type:quorum\nreceipt:r1\n\n\0",
+        "SUBSCRIBE\nid:1\ndestination:/queue/traitsweb.mine\nreceipt:r1\n\n\0",
+    ],
+    ids=["redeclare-input", "declare-own-queue"],
+)
+def test_the_model_declares_nothing(model_stack: Stack, frame: str) -> None:
+    reply = frames("model", model_stack.secrets["TRAITSWEB_MODEL_PASSWORD"], model_stack.stomp_port, frame)
+    assert access_refused(reply), reply
+
+
 def listening_ports(pid: int) -> set[int]:
     """TCP ports the process ``pid`` listens on (from /proc: its socket inodes in the kernel's tables)."""
     inodes = set()

@@ -95,8 +95,8 @@ def client(urls: Urls) -> Iterator[Callable[..., BrokerClient]]:
 
 def consume(c: BrokerClient, inbox: Inbox, destination: str = protocol.INPUT, prefetch: int = 0) -> None:
     inbox.client = c
-    headers = dict(protocol.QUEUE_HEADERS, **({"prefetch-count": str(prefetch)} if prefetch else {}))
-    c.subscribe(protocol.declaring(destination), inbox, ack="client-individual", headers=headers)
+    headers = {"prefetch-count": str(prefetch)} if prefetch else {}
+    c.subscribe(protocol.consuming(destination), inbox, ack="client-individual", headers=headers)
 
 
 def tag() -> str:
