@@ -38,9 +38,10 @@ class Served:
     """A model service on ``path``; ``published`` is every out message since it started, ``mirror`` the state
     followed from them (:meth:`follow`)."""
 
-    def __init__(self, model: SharedModel, path: Path) -> None:
+    def __init__(self, model: SharedModel, path: Path, **settings: Any) -> None:
         name = f"served-{uuid.uuid4().hex[:8]}"
-        self.settings = ModelSettings(broker_url=f"memory://model@{name}", data_dir=path)  # type: ignore[arg-type]
+        self.settings = ModelSettings(broker_url=f"memory://model@{name}", data_dir=path,  # type: ignore[arg-type]
+                                      **settings)
         self._broker = memory_broker(name)
         self._published: list[dict[str, Any]] = []
         self._cond = threading.Condition()

@@ -25,7 +25,8 @@ class ModelSettings(BrokerSettings):
     journal: Literal["stream", "file"] = "file"
     #: the quorum queue whose single active consumer is the model that applies inputs (stream journal only)
     lease_destination: str = "/amq/queue/traitsweb.lease"
-    #: journal entries between two checkpoints of the whole state
+    #: journal entries between two checkpoints of the whole state (and at least as many journal bytes as
+    #: the last checkpoint had: ModelService._checkpoint_due)
     checkpoint_every: int = Field(1000, ge=1)
     #: journal bytes between two checkpoints: well under the journal stream's retention
     #: (deploy/rabbitmq/definitions.sh), so what follows the latest checkpoint is never dropped

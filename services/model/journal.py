@@ -100,6 +100,8 @@ class StreamStore:
         self._recent: deque[tuple[int, str]] = deque(maxlen=_RECENT)
         self.since_checkpoint = 0
         self.bytes_since_checkpoint = 0
+        #: the bytes of the latest checkpoint (0: none yet)
+        self.checkpoint_size = 0
         #: transactions committed by :meth:`commit` since this object was made
         self.commits = 0
 
@@ -184,6 +186,7 @@ class StreamStore:
         self._send(self._streams.checkpoints_write, body)
         self.since_checkpoint = 0
         self.bytes_since_checkpoint = 0
+        self.checkpoint_size = len(body)
 
     # -- the end of a stream ----------------------------------------------------------------
     def catch_up(self) -> int:

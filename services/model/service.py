@@ -228,9 +228,23 @@ class ModelService:
         if time.monotonic() >= self._next_sweep:
             self._logout_idle()
             self._next_sweep = time.monotonic() + min(1.0, self.settings.idle_timeout / 4)
-        if (self.store.since_checkpoint >= self.settings.checkpoint_every
-                or self.store.bytes_since_checkpoint >= self.settings.checkpoint_bytes):
+        if self._checkpoint_due():
             self.checkpoint()
+
+    def _checkpoint_due(self) -> bool:
+        """Every ``checkpoint_every`` journal entries, once the journal since the last checkpoint is as long
+        as that checkpoint was; always after ``checkpoint_bytes`` of journal.
+
+        A checkpoint writes the whole state under the lock: at a chat's cap (10,000 messages of 1,000
+        characters, a 10 MB state) 0.2-0.3 s in which no input is applied. Every 1,000 entries that was every
+        ~500 messages; measured against the journal's own length it is every ~5,000, so checkpoints write at
+        most as many bytes as the journal does, and a restart replays at most about one state's worth.
+        """
+        store = self.store
+        if store.bytes_since_checkpoint >= self.settings.checkpoint_bytes:
+            return True
+        return (store.since_checkpoint >= self.settings.checkpoint_every
+                and store.bytes_since_checkpoint >= store.checkpoint_size)
 
     def checkpoint(self) -> None:
         self.store.checkpoint(self.seq, self.bridge.state())

@@ -41,6 +41,8 @@ class Store:
         self._db: sqlite3.Connection | None = None
         self.since_checkpoint = 0
         self.bytes_since_checkpoint = 0
+        #: the bytes of the latest checkpoint (0: none yet)
+        self.checkpoint_size = 0
         #: transactions committed by :meth:`commit` since this object was made
         self.commits = 0
 
@@ -77,6 +79,7 @@ class Store:
         row = self.db.execute("SELECT seq, state FROM checkpoint WHERE id = 1").fetchone()
         if row is not None:
             seq, state = row[0], json.loads(row[1])
+            self.checkpoint_size = len(row[1])
         for (body,) in self.db.execute("SELECT body FROM journal WHERE seq > ? ORDER BY seq", (seq,)):
             message = json.loads(body)
             if message["type"] == "trait_change":
@@ -121,12 +124,10 @@ class Store:
 
     def checkpoint(self, seq: int, state: dict[str, Any]) -> None:
         """Save the whole state at ``seq`` and drop the journal up to it."""
+        text = json.dumps(state, separators=(",", ":"))
         with self.db:
             self.db.execute("BEGIN")
-            self.db.execute(
-                "INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?)",
-                (seq, json.dumps(state, separators=(",", ":"))),
-            )
+            self.db.execute("INSERT OR REPLACE INTO checkpoint VALUES (1, ?, ?)", (seq, text))
             self.db.execute("DELETE FROM journal WHERE seq <= ?", (seq,))
             self.db.execute(
                 "DELETE FROM processed WHERE rowid <= (SELECT MAX(rowid) FROM processed) - ?",
@@ -134,3 +135,4 @@ class Store:
             )
         self.since_checkpoint = 0
         self.bytes_since_checkpoint = 0
+        self.checkpoint_size = len(text)
