@@ -252,7 +252,7 @@ def _floor(config: BenchConfig) -> dict[str, Any]:
         f"through the stack's private RabbitMQ node alone (no model, no gateways): one message every "
         f"{1000 / config.rt_rate:g} ms for {config.rt_seconds:g} s after {config.warmup:g} s of warm-up, "
         "persistent with a receipt, through the exchange clients send input through to the model's input queue "
-        "(as the stack's desktop user; the queue declared as the model declares it) consumed by "
+        "(as the stack's desktop user) consumed by name, as the model consumes it, by "
         "`bench/echo.py` in its own process, which sends it back to a /temp-queue reply-to.",
         "floor": base,
         "rows": [{"path": "stomp.py -> RabbitMQ -> echo -> stomp.py", **_flat(base),

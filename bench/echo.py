@@ -1,7 +1,8 @@
 """The broker floor's echo service: ``python -m bench.echo STOMP_URL``, plain stomp.py.
 
-Consumes :data:`ECHO`, the model's own input queue (declared as the model declares it, as the stack's
-``model`` user, on a stack without a model), and sends every body straight back to the frame's
+Consumes :data:`ECHO`, the model's own input queue (by name, as the model consumes it: the broker's
+definitions declare it with a single active consumer; as the stack's ``model`` user, on a stack without a
+model), and sends every body straight back to the frame's
 ``reply-to``. The sender is the stack's ``desktop`` user sending through :data:`SEND_TO`, the exchange
 every client sends input through: the floor's hops are the product's hops through the broker, with
 production permissions as they are.
@@ -14,12 +15,12 @@ import sys
 import threading
 from typing import Any
 
-from bench.plainstomp import QUEUE_HEADERS, connect, subscribe
+from bench.plainstomp import connect, subscribe
 
 __all__ = ["ECHO", "SEND_TO", "main"]
 
 #: the model's input queue, and where clients send to it (deploy/rabbitmq/definitions.sh)
-ECHO = "/queue/traitsweb.in.quorum"
+ECHO = "/amq/queue/traitsweb.in.quorum"
 SEND_TO = "/exchange/traitsweb/in.quorum"
 
 
@@ -35,7 +36,7 @@ def main() -> None:
             conn.send(reply_to, frame.body, headers={"content-type": "application/json"})
 
     conn = connect(sys.argv[1], echo)
-    subscribe(conn, ECHO, "echo", headers=QUEUE_HEADERS)
+    subscribe(conn, ECHO, "echo")
     print("ready", flush=True)
     done.wait()
     conn.disconnect()

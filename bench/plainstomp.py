@@ -14,10 +14,9 @@ from urllib.parse import urlsplit
 
 import stomp
 
-__all__ = ["connect", "subscribe", "QUEUE_HEADERS", "SEND_HEADERS"]
+__all__ = ["connect", "subscribe", "SEND_HEADERS"]
 
 #: a durable queue and persistent messages, as RabbitMQ's STOMP adapter declares and stores the model's input
-QUEUE_HEADERS = {"durable": "true", "auto-delete": "false", "x-queue-type": "quorum"}  # as the model declares its input queue
 SEND_HEADERS = {"persistent": "true", "content-type": "application/json"}
 
 
