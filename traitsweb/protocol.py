@@ -38,7 +38,6 @@ __all__ = [
     "LEGACY_QUEUES",
     "PLACEHOLDER",
     "PRIVATE",
-    "QUEUE_HEADERS",
     "SEND_HEADERS",
     "USER_ID",
     "USER_NAME_RE",
@@ -102,13 +101,6 @@ MORE = "more"
 #: ``/temp-queue/NAME`` into ``/reply-queue/amq.gen-...``), never a shared queue or topic.
 _REPLY_TO = re.compile(r"^/(?:temp-queue/[A-Za-z0-9._-]{1,64}|reply-queue/amq\.gen-[A-Za-z0-9_-]{1,64})$")
 
-#: Headers for SUBSCRIBE to a queue the subscriber declares (``/queue/NAME``): RabbitMQ declares a queue
-#: from the headers of the first frame that names it and closes the connection of any later frame that
-#: disagrees. Quorum queues: replicated over the cluster's nodes, a receipt means a majority has the
-#: message. The model's own queues are not declared this way: the broker's definitions
-#: (deploy/rabbitmq/definitions.sh) declare them with a single active consumer, which RabbitMQ 3.10's
-#: STOMP plugin cannot declare (see :func:`consuming`).
-QUEUE_HEADERS: dict[str, str] = {"durable": "true", "auto-delete": "false", "x-queue-type": "quorum"}
 #: How long a replica's durable out-topic queue outlives its last consumer (see :func:`durable_out_headers`).
 DURABLE_OUT_EXPIRES_MS = 60_000
 
