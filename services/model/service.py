@@ -123,6 +123,10 @@ class ModelService:
         self.failed = threading.Event()
         #: this process applies inputs (it holds the lease, or there is no lease: one model only)
         self.active = False
+        if not isinstance(store, StreamStore):
+            # unconfirmed until the broker confirms them again: a process killed between a commit and its
+            # publish left a gap for every reader (a reset for its clients), and the journal has them
+            self._unconfirmed.update(self._prepare(self._recent()))
         log.info("model state loaded: epoch %s, seq %d, %d sessions", self.epoch, self.seq, len(self._last_seen))
 
     # -- lifetime ---------------------------------------------------------------------
@@ -194,12 +198,7 @@ class ModelService:
             self._roll_back()  # the committed state at the journal's end, whoever wrote it
             self.active = True
             if isinstance(self.store, StreamStore):
-                recent = self.store.recent()
-                for seq, text in recent:  # a private one goes to its session's key again, not to everyone
-                    to = protocol.recipient(text)
-                    if to is not None:
-                        self._private[seq] = to
-                self._publish(recent)
+                self._publish_recent()
         log.info("active: holding the lease at epoch %s, seq %d", self.epoch, self.seq)
         return True
 
@@ -578,6 +577,18 @@ class ModelService:
     def _confirmed(self, seq: int, done: Future[None]) -> None:
         if done.exception() is None:
             self._unconfirmed.pop(seq, None)
+
+    def _recent(self) -> list[tuple[int, str]]:
+        """The journal's newest committed out messages, to be sent again (readers skip a ``seq`` they have)."""
+        recent = self.store.recent()
+        for seq, text in recent:  # a private one goes to its session's key again, not to everyone
+            to = protocol.recipient(text)
+            if to is not None:
+                self._private[seq] = to
+        return recent
+
+    def _publish_recent(self) -> None:
+        self._publish(self._recent())
 
     def _republish(self) -> None:
         """After a reconnect, before the snapshot: the out messages never confirmed, in ``seq`` order."""

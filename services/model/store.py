@@ -88,6 +88,11 @@ class Store:
             self.since_checkpoint += 1
         return epoch, seq, state
 
+    def recent(self, limit: int = 64) -> list[tuple[int, str]]:
+        """The newest committed ``(seq, body)`` out messages since the checkpoint, oldest first."""
+        rows = self.db.execute("SELECT seq, body FROM journal ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        return [(seq, body) for seq, body in reversed(rows)]
+
     def seen(self, msg_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM processed WHERE msg_id = ?", (msg_id,)).fetchone() is not None
 

@@ -51,3 +51,32 @@ def test_unconfirmed_out_messages_are_published_again_after_a_reconnect(tmp_path
         assert [m["seq"] for m in served.published[before:]] == [lost[-1]["seq"] + 1]
     finally:
         served.close()
+
+
+def test_a_restart_sends_again_what_its_predecessor_committed_but_never_published(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model killed between a commit and its publish: the next process sends the journal's newest out
+    messages again on connecting, so readers get those seqs instead of a gap (and their clients a reset)."""
+    first = Served(create(), tmp_path)
+    try:
+        session = first.login("ada")
+        client = first.service._client
+        assert client is not None
+
+        def never(destination: str, body: str, *, headers: dict[str, str] | None = None) -> Future[Any]:
+            return Future()  # committed, then the process "dies" before a frame leaves it
+
+        monkeypatch.setattr(client, "send_async", never)
+        first.write(session, "entry_field", "committed, never published")
+        committed = first.service.seq
+    finally:
+        first.close()
+    second = Served(create(), tmp_path)
+    try:
+        assert second.service.seq == committed
+        second.service.on_broker_state("connected")
+        resent = [m for m in second.wait_count(1) if m["type"] == "trait_change"]
+        assert committed in [m["seq"] for m in resent]
+        assert any(a.get("text") == "committed, never published" for m in resent for a in m.get("added", []))
+    finally:
+        second.close()
