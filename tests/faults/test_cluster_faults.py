@@ -52,6 +52,17 @@ def report(name: str, load: ChatLoad, gap: float) -> None:
     print(f"\n[reliability] {name}: {load.report()}; longest write gap {gap:.2f} s")
 
 
+def healed(stack: Stack, load: ChatLoad, name: str) -> None:
+    """After a fault: the cluster whole again, more load, then every check (ChatLoad.settle and the write gap)."""
+    stack.wait_cluster(120)
+    load.recovered()
+    load.more(20)
+    load.settle()
+    gap = write_gap(load)
+    report(name, load, gap)
+    assert gap <= WRITE_GAP, f"writes stopped for {gap:.1f} s"
+
+
 @pytest.mark.parametrize("node", [1, 2, 3])
 def test_kill_9_one_broker_node(stack: Stack, node: int) -> None:
     with ChatLoad(stack.proxy_url) as load:
@@ -59,13 +70,7 @@ def test_kill_9_one_broker_node(stack: Stack, node: int) -> None:
         load.fault()
         stack.kill(f"rabbitmq-{node}", signal.SIGKILL)  # supervisord restarts it; it rejoins with its data
         load.more(30)
-        stack.wait_cluster(120)
-        load.recovered()
-        load.more(20)
-        load.settle()
-        gap = write_gap(load)
-        report(f"kill -9 rabbitmq-{node} of 3", load, gap)
-        assert gap <= WRITE_GAP, f"writes stopped for {gap:.1f} s"
+        healed(stack, load, f"kill -9 rabbitmq-{node} of 3")
 
 
 @pytest.mark.skipif(not os.environ.get("TRAITSWEB_KNOWN_FAILING"), reason=(
@@ -86,10 +91,4 @@ def test_sigstop_the_models_broker_node_for_30_s(stack: Stack) -> None:
             time.sleep(max(0.0, FREEZE - (time.monotonic() - load.fault_began)))  # the fault's length, not a wait
         finally:
             os.kill(vm, signal.SIGCONT)
-        stack.wait_cluster(120)
-        load.recovered()
-        load.more(20)
-        load.settle()
-        gap = write_gap(load)
-        report(f"SIGSTOP {node} (the model's) of 3 for 30 s", load, gap)
-        assert gap <= WRITE_GAP, f"writes stopped for {gap:.1f} s"
+        healed(stack, load, f"SIGSTOP {node} (the model's) of 3 for 30 s")
