@@ -48,11 +48,15 @@ class BenchConfig:
     big_seconds: float = 30.0
     #: chat at its cap: messages filled and their length, joins timed (HTTP, then pages), timed new messages
     cap_fill: int = 10_005
+    #: ... a history where the snapshot has just reached its bound (TRAITSWEB_SNAPSHOT_MAX_BYTES, 256 KiB)
+    cap_bounded: int = 500
     cap_length: int = 1000
-    cap_joins: int = 200
+    cap_joins: int = 500
     cap_page_joins: int = 5
-    cap_messages: int = 100
-    cap_rate: float = 5.0
+    cap_messages: int = 200
+    cap_rate: float = 10.0
+    #: idle capacity: seconds for each step's clients to settle (half), then to count what they still get
+    idle_settle: float = 5.0
     #: runs of every headline section (traitsweb's round trip and fan-out, the floor, each peer)
     repeats: int = 3
 
@@ -70,10 +74,10 @@ FULL = BenchConfig(
 QUICK = BenchConfig(
     name="quick",
     report=ROOT / ".run" / "bench-smoke" / "benchmarks.md",
-    rt_rate=20, rt_seconds=1, warmup=0.5,
-    fanout_clients=10, fanout_rate=10, fanout_seconds=1,
-    idle_steps=(50,),
-    scaling_replicas=(2,), scaling_seconds=1,
+    rt_rate=20, rt_seconds=0.5, warmup=0.25,
+    fanout_clients=10, fanout_rate=10, fanout_seconds=0.5,
+    idle_steps=(50,), idle_settle=1.0,
+    scaling_replicas=(2,), scaling_seconds=0.5,
     model_inputs=200,
     workers=1,
     lead=0.5,
@@ -82,7 +86,7 @@ QUICK = BenchConfig(
     # one model (and one stack) for both sections in the smoke run
     driven_model="bench.models:quick",
     page_model="bench.models:quick",
-    page_seconds=1.0,
-    big_clients=20, big_rate=5.0, big_seconds=1.0,
-    cap_fill=60, cap_length=100, cap_joins=5, cap_page_joins=1, cap_messages=3, cap_rate=10.0,
+    page_seconds=0.5,
+    big_clients=20, big_rate=5.0, big_seconds=0.6,
+    cap_fill=60, cap_bounded=20, cap_length=100, cap_joins=5, cap_page_joins=1, cap_messages=3, cap_rate=10.0,
 )

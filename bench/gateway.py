@@ -306,7 +306,7 @@ def idle_section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, 
             # the gateway holds at most 8 waits per session (MAX_HELD_PER_SESSION): 7 connections share one
             logins = asyncio.run(login_many([base], -(-config.idle_steps[-1] // PER_SESSION), _origin(stack)))
             pid = stack.pid("gateway-1")
-            held = asyncio.run(hold(base, logins, _origin(stack), config.idle_steps, pid, max(config.lead, 2.0)))
+            held = asyncio.run(hold(base, logins, _origin(stack), config.idle_steps, pid, config.idle_settle))
         rows += [{"transport": transport, **row} for row in held]
     lasts = [r for r in rows if r["clients"] == config.idle_steps[-1]]
     return {

@@ -76,10 +76,16 @@ def _run(stack: Stack, config: BenchConfig, transport: str, bases: list[str], pi
     }
 
 
+def stack_request(config: BenchConfig) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
+    """The model's environment and the stack's options this section asks for (the smoke run boots that
+    stack ahead; its generated-page section, serving the same model, asks for the same)."""
+    return {"model": {"TRAITSWEB_MODEL": config.driven_model, "PYTHONPATH": str(ROOT)}}, {"gateways": 2, "proxy": True}
+
+
 def section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, Any]:
-    env = {"model": {"TRAITSWEB_MODEL": config.driven_model, "PYTHONPATH": str(ROOT)}}
+    env, options = stack_request(config)
     rows = []
-    with stack_factory(config, "model-driven", gateways=2, proxy=True, model_env=env) as stack:
+    with stack_factory(config, "model-driven", model_env=env, **options) as stack:
         bases = stack.gateway_urls
         pids = [stack.pid(f"gateway-{k}") for k in (1, 2)]
         for transport in ("poll", "sse"):

@@ -1,4 +1,5 @@
-"""`make bench-smoke`: the benchmark harness runs end to end on a tiny configuration, traitsweb and every peer.
+"""`make bench-smoke`: the benchmark harness runs end to end on a tiny configuration, traitsweb and every peer;
+and, in a run of its own (a 3-node cluster takes ~50 s to boot), its cluster section.
 
 Checks the report's shape and that nothing was lost; never timings (speed belongs to `make bench`).
 """
@@ -38,13 +39,23 @@ def _walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
             yield from _walk(item, f"{path}[{index}]")
 
 
-@pytest.fixture(scope="module")
-def results() -> dict[str, Any]:
+def _smoke(*args: str) -> dict[str, Any]:
     for path in (REPORT, REPORT.with_suffix(".json")):
         path.unlink(missing_ok=True)
-    run = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=290)
+    run = subprocess.run([sys.executable, "-m", "bench", "--quick", *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=290)
     assert run.returncode == 0, run.stderr[-4000:]
-    return json.loads(REPORT.with_suffix(".json").read_text())
+    results: dict[str, Any] = json.loads(REPORT.with_suffix(".json").read_text())
+    return results
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, Any]:
+    return _smoke()
+
+
+def test_the_smoke_run_leaves_the_cluster_out(results: dict[str, Any]) -> None:
+    assert "cluster" not in results["sections"]
 
 
 def test_report_is_well_formed(results: dict[str, Any]) -> None:
@@ -115,9 +126,9 @@ def test_the_model_driven_and_page_sections_measured_something(results: dict[str
 
 
 def test_the_chat_at_cap_section_timed_joins_and_messages(results: dict[str, Any]) -> None:
-    started, filled = results["sections"]["chat at cap"]["rows"]
-    assert filled["messages in the state"] > started["messages in the state"]
-    for row in (started, filled):
+    started, bounded, filled = results["sections"]["chat at cap"]["rows"]
+    assert filled["messages in the state"] > bounded["messages in the state"] > started["messages in the state"]
+    for row in (started, bounded, filled):
         assert row["page join ms p50"] > 0 and row["new messages timed"] > 0, row
         assert 0 < row["new message ms p50"] <= row["new message ms p99"], row
 
@@ -126,3 +137,15 @@ def test_no_message_was_lost(results: dict[str, Any]) -> None:
     lost = [(k, v) for k, v in _walk(results["sections"]) if k.endswith(".lost") and ".spread" not in k]
     assert {name for name in HEADLINE if any(k.startswith(f".{name}.") for k, _ in lost)} == set(HEADLINE)
     assert all(v == 0 for _, v in lost), lost
+
+
+def test_the_cluster_section_runs_on_its_own() -> None:
+    """``python -m bench --quick --only cluster``: one node and 3, the round trip on each, the fan-out on 3."""
+    section = _smoke("--only", "cluster")["sections"]["cluster"]
+    assert not section["description"].startswith("FAILED"), section["description"]
+    trips = {row["brokers"]: row for row in section["rows"] if row.get("path")}
+    assert set(trips) == {1, 3} and all(row["recorded"] > 0 and row["lost"] == 0 for row in trips.values()), trips
+    fanout = [row for row in section["rows"] if row.get("transport") in ("poll", "sse", "ws")]
+    assert {row["transport"] for row in fanout} == {"poll", "sse", "ws"}
+    assert all(row["brokers"] == 3 and row["lost"] == 0 and row["resets"] == 0 for row in fanout), fanout
+    assert "x the single node's" in section["summary"][0]
