@@ -68,6 +68,14 @@ def _sio_sender(base: str) -> Sender:
     return send
 
 
+def _count(connected: Callable[[], int]) -> int | None:
+    """The peer's count of connected clients, or None when it did not answer in time (it is busy)."""
+    try:
+        return connected()
+    except OSError:  # TimeoutError included
+        return None
+
+
 def _measure(config: BenchConfig, *, kind: str, transport: str, bases: list[str], clients: int, rate: float,
              seconds: float, send: Sender, pids: Callable[[], list[int]], workers: int,
              connected: Callable[[], int] | None = None, per_client_lead: float = 1 / 500) -> dict[str, Any]:
@@ -82,11 +90,15 @@ def _measure(config: BenchConfig, *, kind: str, transport: str, bases: list[str]
     jobs = [PeerJob(kind, share, tag, expected, start + config.warmup, deadline) for share in shares]
     server = pids()
     cpu0 = [cpu_seconds(p) for p in server]
-    before = connected() if connected is not None else 0
+    before = 0 if connected is None else next((n for n in (_count(connected) for _ in range(5)) if n is not None), None)
     futures = [pool.submit(run_peer_readers, job) for job in jobs]
     joined = None
-    if connected is not None:  # until every reader is connected (or the first send is due)
-        while (joined := connected() - before) < clients and time.monotonic() < start - 0.1:
+    if connected is not None and before is not None:  # until every reader is connected (or the first send is due)
+        while time.monotonic() < start - 0.1:
+            now = _count(connected)  # a server too busy to answer in time is asked again
+            joined = now - before if now is not None else joined
+            if joined is not None and joined >= clients:
+                break
             time.sleep(0.05)  # polling a count, not synchronising with the readers
     sender_cpu0 = self_cpu_seconds()
     sent = asyncio.run(send(tag, rate, total_s, start))

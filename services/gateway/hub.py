@@ -120,6 +120,8 @@ class Hub:
         #: serve waits for the journal rather than being reset
         self._replay_until = self._loop.time() + replay_wait if history_size > 0 else 0.0
         self._caught_up = False
+        #: out messages applied from the journal's history before the live feed brought them
+        self.from_journal = 0
         self._on_gap = on_gap
         self._waiters: set[asyncio.Future[None]] = set()
         #: the wake-up that ends a wait for the rest of a change (``feed(more=True)``)
@@ -183,6 +185,9 @@ class Hub:
         elif outcome is Outcome.RESET:
             self._after_reset()
         elif outcome is Outcome.GAP:
+            if self._fill_from_history():  # the journal has what the live feed skipped
+                self.feed(text, more)
+                return
             if self._grace and self.state.ready and message["epoch"] == self.state.epoch \
                     and len(self._early) < self._early_max:
                 self._early[message["seq"]] = text  # maybe the ones before it are a moment behind
@@ -197,6 +202,25 @@ class Hub:
         place for nobody."""
         self._buffer.append(_Entry(message["seq"], message.get("to"),
                                    "" if message["type"] == protocol.PLACEHOLDER else text))
+
+    def _fill_from_history(self) -> bool:
+        """Apply, from the journal's history, the messages after the state's ``seq`` that the live feed has
+        not brought (yet: it lags, or skipped them while a frozen broker node held them for our old
+        connection); whether any was. Each is the committed out message itself, so the state and the buffer
+        are the same as if the live feed had brought it (which then finds it stale); a private one stays its
+        session's."""
+        history = self._history
+        if not history or self._history_epoch != self.state.epoch or self.state.seq + 1 not in history:
+            return False
+        filled = 0
+        while (entry := history.get(self.state.seq + 1)) is not None:
+            message = _decoded(entry.text, "journal message")
+            if message is None or self.state.apply(message) is not Outcome.APPLIED:
+                break
+            self._buffer.append(entry)
+            filled += 1
+        self.from_journal += filled
+        return filled > 0
 
     def _apply_early(self) -> None:
         """Feed the held messages that are next now; drop those the state has passed."""
@@ -234,6 +258,12 @@ class Hub:
             history[seq] = _Entry(seq, protocol.recipient(text), text)
         while len(history) > self._history_size:
             history.popitem(last=False)
+        # the journal ahead of the live feed (its queue's leader moving after a node died, a gap waiting for
+        # its grace): each committed message counts from whichever of the two brings it first
+        if self._fill_from_history():
+            if self._early:
+                self._apply_early()
+            self._wake()
         if not self._caught_up:
             self._caught_up = bool(history) and self.state.ready and next(reversed(history)) >= self.state.seq
             self._wake()  # a client waiting for the journal may be served now

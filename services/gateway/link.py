@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 TOUCH_BATCH = 1500
 #: on a cluster, how long the hub waits for out messages that arrive out of order before it resynchronises
 REORDER_GRACE = 0.5
+#: ... and when it follows the journal, which brings what the out queue skipped (a frozen node still holding
+#: it for our old connection): a gap waits this long for it before a snapshot resets the clients behind it
+JOURNAL_GRACE = 3.0
 
 
 class BrokerLink:
@@ -38,11 +41,12 @@ class BrokerLink:
         self.settings = settings
         self._loop = loop
         self._durable = len(settings.broker.nodes) > 1
+        history = self._history_size(settings)
         self.hub = Hub(buffer_size=settings.buffer_size, on_gap=self.request_snapshot,
-                       reorder_grace=REORDER_GRACE if self._durable else 0.0,
+                       reorder_grace=(JOURNAL_GRACE if history else REORDER_GRACE) if self._durable else 0.0,
                        reply_cache_count=settings.reply_cache_count, reply_cache_bytes=settings.reply_cache_bytes,
                        snapshot_max_bytes=settings.snapshot_max_bytes,
-                       history_size=self._history_size(settings), replay_wait=settings.replay_wait)
+                       history_size=history, replay_wait=settings.replay_wait)
         self.client = connect(
             settings.broker, name=settings.replica, heartbeat_ms=settings.heartbeat_ms, on_state=self._on_state
         )

@@ -15,6 +15,9 @@ class Metrics:
         self.messages_in = Counter("traitsweb_gateway_messages_in", "Client writes accepted by the broker", registry=self.registry)
         self.messages_out = Counter("traitsweb_gateway_messages_out", "Out messages delivered to clients", registry=self.registry)
         self.reconnects = Gauge("traitsweb_gateway_broker_reconnects", "Reconnections to the broker", registry=self.registry)
+        self.from_journal = Gauge("traitsweb_gateway_from_journal",
+                                  "Out messages applied from the journal stream before the out topic brought them",
+                                  registry=self.registry)
         self.send_latency = Histogram(
             "traitsweb_gateway_send_seconds",
             "From a send's arrival to the broker's receipt",

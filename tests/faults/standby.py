@@ -63,6 +63,15 @@ def broker_node_of(stack: Stack, program: str) -> str:
     return next(node.program for node in stack.nodes if node.stomp_port == int(ports[-1]))
 
 
+def from_journal(stack: Stack) -> int:
+    """Out messages the gateway replicas applied from the journal before their out queues brought them."""
+    total = 0
+    for base in stack.gateway_urls:
+        found = re.search(r"^traitsweb_gateway_from_journal (\S+)$", httpx.get(f"{base}/metrics", timeout=10).text, re.M)
+        total += int(float(found.group(1))) if found else 0
+    return total
+
+
 def writes_resume(load: ChatLoad, base_url: str, since: float) -> float:
     """Seconds from ``since`` (just after the fault) until a message sent after it is in the shared state.
 

@@ -19,7 +19,7 @@ import pytest
 
 from runner.stack import Stack
 from tests.faults.load import GATEWAY_LIMITS, ChatLoad
-from tests.faults.standby import (TAKEOVER, broker_node_of, one_active_one_standby, takeovers,
+from tests.faults.standby import (TAKEOVER, broker_node_of, from_journal, one_active_one_standby, takeovers,
                                   writes_resume)
 from tests.stompclient import Peer
 
@@ -41,11 +41,10 @@ def _active(stack: Stack, peer: Peer) -> str:
     return one_active_one_standby(stack)
 
 
-#: faults whose takeover is known to take over TAKEOVER seconds now and then (the correctness checks still hold):
+#: faults whose takeover has taken over TAKEOVER seconds now and then (the correctness checks still hold):
 #: when a killed node held the Raft leaders of the gateways' durable out queues, they read nothing for up to
-#: ~6.3 s (seen with every replica connected to that node, before the definitions' policy spread their
-#: leaders over the nodes; a replica whose leader was there still waits), though the standby applied inputs
-#: within 0.1 s
+#: ~6.3 s, though the standby applied inputs within 0.1 s. The gateways now also take out messages from the
+#: journal (the hub's second copy), and 4 runs since stayed within 4.27 s; marked until more runs agree
 SLOW_AT_TIMES = {"its broker node", "both together"}
 
 
@@ -56,7 +55,7 @@ def test_kill_9_under_load_on_a_cluster_with_a_standby(stack: Stack, active: str
     with ChatLoad(stack.proxy_url) as load:
         load.more(30)
         epoch = load.members[0].client.epoch
-        taken = takeovers(stack)
+        taken, bridged = takeovers(stack), from_journal(stack)
         load.fault()
         for victim in victims:
             stack.kill(victim, signal.SIGKILL)  # supervisord restarts it: a node rejoins, a model as a standby
@@ -70,7 +69,8 @@ def test_kill_9_under_load_on_a_cluster_with_a_standby(stack: Stack, active: str
         if active in victims:  # a process took the lease since (the standby, or the killed one restarted first)
             assert takeovers(stack) > taken
         print(f"\n[reliability] cluster + standby, kill -9 {fault} ({', '.join(victims)}): {load.report()}; "
-              f"writes applied again after {resumed:.2f} s")
+              f"writes applied again after {resumed:.2f} s; {from_journal(stack) - bridged} out messages the "
+              "gateways took from the journal first")
         if resumed > TAKEOVER and fault in SLOW_AT_TIMES and not os.environ.get("TRAITSWEB_KNOWN_FAILING"):
             pytest.xfail(f"known: writes resumed only after {resumed:.1f} s (bound {TAKEOVER} s); nothing lost, "
                          "no reset (SLOW_AT_TIMES; TRAITSWEB_KNOWN_FAILING=1 makes it a failure)")

@@ -213,7 +213,7 @@ def test_openapi_and_operations_endpoints(api: Api) -> None:
     metrics = api.http.get(api.url + "/metrics").text
     for name in ("traitsweb_gateway_sessions", "traitsweb_gateway_polls_held", "traitsweb_gateway_messages_in_total",
                  "traitsweb_gateway_messages_out_total", "traitsweb_gateway_broker_reconnects",
-                 "traitsweb_gateway_send_seconds_bucket"):
+                 "traitsweb_gateway_from_journal", "traitsweb_gateway_send_seconds_bucket"):
         assert name in metrics, name
 
 

@@ -340,3 +340,73 @@ def test_without_history_a_client_behind_the_buffer_is_reset() -> None:
         assert hub.collect(0, "e1", ALICE).reset
 
     run(main())
+
+
+def test_a_gap_the_journal_holds_is_filled_from_it_without_a_snapshot() -> None:
+    """A frozen node may hold a few out messages for a gateway's old connection while newer ones come
+    through its new one: the journal has them, so nobody is reset."""
+    async def main() -> None:
+        gaps: list[int] = []
+        hub = Hub(buffer_size=100, on_gap=lambda: gaps.append(1), history_size=1000)
+        hub.load_snapshot(snapshot(seq=5))
+        hub.remember("e1", [(n, said(n, f"#{n}", to=BOB if n == 7 else None)) for n in range(1, 9)])
+        hub.feed(said(9, "#9"))  # 6..8 never came on the live feed
+        assert gaps == [] and hub.state.seq == 9 and hub.from_journal == 3
+        assert texts(hub.collect(5, "e1", ALICE).body) == ["#6", "#8", "#9"]  # BOB's private #7 is his only
+        assert texts(hub.collect(5, "e1", BOB).body) == ["#6", "#7", "#8", "#9"]
+        hub.feed(said(7, "#7", to=BOB))  # the held ones, when the frozen node thaws: stale
+        assert gaps == [] and hub.state.seq == 9
+
+    run(main())
+
+
+def test_a_gap_waiting_for_its_grace_is_bridged_when_the_journal_brings_it() -> None:
+    async def main() -> None:
+        gaps: list[int] = []
+        hub = Hub(buffer_size=100, on_gap=lambda: gaps.append(1), history_size=1000, reorder_grace=5.0)
+        hub.load_snapshot(snapshot(seq=5))
+        waiting = asyncio.create_task(hub.wait(5, "e1", ALICE, timeout=10))
+        await asyncio.sleep(0)
+        hub.feed(said(8, "#8"))
+        hub.feed(said(9, "#9"))
+        assert hub.state.seq == 5 and not waiting.done()
+        hub.remember("e1", [(n, said(n, f"#{n}")) for n in range(1, 8)])  # the journal, a moment behind
+        batch = await asyncio.wait_for(waiting, 1)
+        assert texts(batch.body) == ["#6", "#7", "#8", "#9"] and not batch.reset
+        assert gaps == [] and hub.state.seq == 9
+
+    run(main())
+
+
+def test_a_gap_the_journal_cannot_fill_is_still_a_gap() -> None:
+    async def main() -> None:
+        gaps: list[int] = []
+        hub = Hub(buffer_size=100, on_gap=lambda: gaps.append(1), history_size=1000)
+        hub.load_snapshot(snapshot(seq=5))
+        hub.remember("e0", [(n, said(n, f"#{n}", epoch="e0")) for n in range(1, 9)])  # another epoch's
+        hub.feed(said(9, "#9"))
+        assert gaps == [1] and hub.state.seq == 5
+        hub.remember("e1", [(n, said(n, f"#{n}")) for n in range(1, 7)])  # reaches 6, not 8
+        hub.feed(said(9, "#9"))
+        assert gaps == [1, 1] and hub.state.seq == 6  # what it held was taken; the rest is a gap
+
+    run(main())
+
+
+def test_the_journal_ahead_of_the_live_feed_wakes_the_waiters() -> None:
+    """On a cluster a gateway's out queue may deliver nothing for seconds while its leader moves; the journal,
+    read from any node, brings the same committed messages, and the live copies are then stale."""
+    async def main() -> None:
+        hub = Hub(buffer_size=100, on_gap=lambda: None, history_size=1000, reorder_grace=3.0)
+        hub.load_snapshot(snapshot(seq=5))
+        waiting = asyncio.create_task(hub.wait(5, "e1", ALICE, timeout=10))
+        await asyncio.sleep(0)
+        hub.remember("e1", [(n, said(n, f"#{n}")) for n in range(1, 8)])
+        batch = await asyncio.wait_for(waiting, 1)
+        assert texts(batch.body) == ["#6", "#7"] and batch.seq == 7
+        for n in (6, 7):
+            hub.feed(said(n, f"#{n}"))
+        hub.feed(said(8, "#8"))
+        assert texts(hub.collect(5, "e1", ALICE).body) == ["#6", "#7", "#8"]
+
+    run(main())

@@ -34,5 +34,6 @@ async def metrics(replica: ReplicaDep) -> Response:
     gauges, link = replica.metrics, replica.link
     gauges.sessions.set(len(link.hub.participants))
     gauges.reconnects.set(link.client.reconnects)
+    gauges.from_journal.set(link.hub.from_journal)
     gauges.polls_held.set(sum(link.holding.values()))
     return Response(generate_latest(gauges.registry), media_type=CONTENT_TYPE_LATEST)
