@@ -45,7 +45,6 @@ STACK_ENV = {
 #: the quick run shares one stack between all sections (a stack takes ~10 s to boot), and one
 #: python-socketio peer booted alongside it
 _shared: list[Stack] = []
-_sio_shared: list[SioPeer] = []
 _sio_boot: list[concurrent.futures.Future[SioPeer]] = []
 #: ... and one stack per other model (``model_env``), kept until the end of the run by ``_kept``
 _by_model: dict[str, Stack] = {}
@@ -89,31 +88,27 @@ def _boot_ahead(config: BenchConfig, shared: contextlib.ExitStack, wanted: Calla
     _shared.append(shared.enter_context(stack(config, "shared", gateways=2)))
     booting = concurrent.futures.ThreadPoolExecutor(1)
     shared.callback(booting.shutdown, cancel_futures=True)
-    behind: list[contextlib.ExitStack] = []
 
     def ahead(cm: contextlib.AbstractContextManager[Any]) -> concurrent.futures.Future[Any]:
         owner = contextlib.ExitStack()
-        behind.append(owner)
+        _kept.append(owner)  # _kept[0] is the shared stack's owner; _close_together closes the others
         shared.push(owner)  # unwound with the shared stack (after the boot, which the callback below waits for)
         return booting.submit(owner.enter_context, cm)
 
     shared.callback(lambda: concurrent.futures.wait([*_booting.values(), *_sio_boot]))
     peer = ahead(sio_peer(_peer_dir(config) / "socketio")) if wanted("python-socketio") else None
     if wanted("model-driven") or wanted("generated page"):
-        model_env, options = model_driven.stack_request(config)
+        model_env, options = model_driven.stack_request(config.driven_model)
         _booting[_key(model_env, options)] = ahead(_new_stack(config, "model-driven", model_env, **options))
     if wanted("cluster"):
         _booting[_key(None, _CLUSTER)] = ahead(_new_stack(config, "cluster", **_CLUSTER))
-    _kept.extend(behind)
     if peer is not None:
         _sio_boot.append(peer)
 
 
 def _sio_booted() -> SioPeer | None:
     """The smoke run's python-socketio peer, once its background boot is done (None in the full run)."""
-    if _sio_boot:
-        _sio_shared.append(_sio_boot.pop().result())
-    return _sio_shared[0] if _sio_shared else None
+    return _sio_boot[0].result() if _sio_boot else None
 
 
 def _close_together(shared: contextlib.ExitStack) -> None:

@@ -76,14 +76,15 @@ def _run(stack: Stack, config: BenchConfig, transport: str, bases: list[str], pi
     }
 
 
-def stack_request(config: BenchConfig) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
-    """The model's environment and the stack's options this section asks for (the smoke run boots that
-    stack ahead; its generated-page section, serving the same model, asks for the same)."""
-    return {"model": {"TRAITSWEB_MODEL": config.driven_model, "PYTHONPATH": str(ROOT)}}, {"gateways": 2, "proxy": True}
+def stack_request(model: str) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
+    """The model's environment and the stack's options a section serving ``model`` (``bench.models``) asks
+    for: this one and the generated page's, so the smoke run, where both serve one model, boots that stack
+    ahead and both get it."""
+    return {"model": {"TRAITSWEB_MODEL": model, "PYTHONPATH": str(ROOT)}}, {"gateways": 2, "proxy": True}
 
 
 def section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, Any]:
-    env, options = stack_request(config)
+    env, options = stack_request(config.driven_model)
     rows = []
     with stack_factory(config, "model-driven", model_env=env, **options) as stack:
         bases = stack.gateway_urls

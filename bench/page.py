@@ -20,7 +20,8 @@ from typing import Any, ContextManager
 
 from bench.config import BenchConfig
 from bench.hist import percentile
-from runner.stack import ROOT, Stack
+from bench.model_driven import stack_request
+from runner.stack import Stack
 
 __all__ = ["section", "CHROMIUM", "ARGS"]
 
@@ -110,8 +111,8 @@ def section(config: BenchConfig, stack_factory: StackFactory) -> dict[str, Any]:
     from traitsweb.factory import load_model
 
     size = load_model(config.page_model).size  # type: ignore[attr-defined]
-    env = {"model": {"TRAITSWEB_MODEL": config.page_model, "PYTHONPATH": str(ROOT)}}
-    with stack_factory(config, "generated-page", gateways=2, proxy=True, model_env=env) as stack, \
+    env, options = stack_request(config.page_model)
+    with stack_factory(config, "generated-page", model_env=env, **options) as stack, \
             sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:

@@ -68,12 +68,14 @@ def _sio_sender(base: str) -> Sender:
     return send
 
 
-def _count(connected: Callable[[], int]) -> int | None:
-    """The peer's count of connected clients, or None when it did not answer in time (it is busy)."""
-    try:
-        return connected()
-    except OSError:  # TimeoutError included
-        return None
+def _count(connected: Callable[[], int], tries: int = 1) -> int | None:
+    """The peer's count of connected clients, or None when it did not answer in time ``tries`` times (busy)."""
+    for _ in range(tries):
+        try:
+            return connected()
+        except OSError:  # TimeoutError included
+            continue
+    return None
 
 
 def _measure(config: BenchConfig, *, kind: str, transport: str, bases: list[str], clients: int, rate: float,
@@ -90,7 +92,7 @@ def _measure(config: BenchConfig, *, kind: str, transport: str, bases: list[str]
     jobs = [PeerJob(kind, share, tag, expected, start + config.warmup, deadline) for share in shares]
     server = pids()
     cpu0 = [cpu_seconds(p) for p in server]
-    before = 0 if connected is None else next((n for n in (_count(connected) for _ in range(5)) if n is not None), None)
+    before = 0 if connected is None else _count(connected, tries=5)
     futures = [pool.submit(run_peer_readers, job) for job in jobs]
     joined = None
     if connected is not None and before is not None:  # until every reader is connected (or the first send is due)
