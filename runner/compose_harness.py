@@ -349,6 +349,11 @@ def cluster_check(stack: ComposeStack) -> None:
     if set(ours) != expected or short:
         raise HarnessError(f"the model's queues are not on all three nodes: {sorted(ours)} (short: {short})")
     print(f"compose-test: {', '.join(sorted(ours))}: a member on each of the 3 nodes", flush=True)
+    ticks = {node: rabbitmqctl(stack, node, "eval", "net_kernel:get_net_ticktime().").strip()
+             for node in CLUSTER_NODES}
+    if set(ticks.values()) != {"10"}:
+        raise HarnessError(f"every node's net_ticktime should be 10 s (compose.cluster.yaml): {ticks}")
+    print("compose-test: net_ticktime 10 s on each node", flush=True)
 
 
 def node_loss_check(stack: ComposeStack, port: int, timeout: float) -> None:

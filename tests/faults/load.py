@@ -229,6 +229,14 @@ class ChatLoad:
         return sum(len(brought) < len(seen) for m in self.members for seen, brought in m.resets)
 
     @property
+    def write_gap(self) -> float:
+        """The longest time between two accepted sends (anyone's) from the fault on."""
+        assert self.fault_began is not None
+        began = self.fault_began
+        times = sorted([began, *(t for m in self.members for t in m.accepted_at if t >= began)])
+        return max((b - a for a, b in zip(times, times[1:])), default=float("inf"))
+
+    @property
     def longest_gap(self) -> float:
         gaps = [b - a for m in self.members for a, b in zip(m.polled_at, m.polled_at[1:])]
         return max(gaps, default=0.0)

@@ -4,6 +4,7 @@ connected to, when writes are applied again, and a witness that no ``seq`` is is
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -16,8 +17,8 @@ from tests.faults.load import ChatLoad
 from tests.stompclient import Peer
 from tests.wait import wait_until
 
-__all__ = ["MODELS", "TAKEOVER", "active_model", "broker_node_of", "one_active_one_standby", "seq_witness",
-           "takeovers", "writes_resume"]
+__all__ = ["MODELS", "TAKEOVER", "active_model", "broker_node_of", "from_journal", "one_active_one_standby",
+           "queue_leader", "seq_witness", "takeovers", "writes_resume"]
 
 MODELS = ("model", "model-2")
 #: the longest a write may wait for a model after the active one is lost (the issue's target)
@@ -61,6 +62,13 @@ def broker_node_of(stack: Stack, program: str) -> str:
     ports = _CONNECTED.findall(stack.log(program))
     assert ports, f"{program} never connected"
     return next(node.program for node in stack.nodes if node.stomp_port == int(ports[-1]))
+
+
+def queue_leader(stack: Stack, queue: str) -> str:
+    """The broker node program (``rabbitmq-N``) that leads a quorum queue's or a stream's Raft group."""
+    rows = json.loads(stack.rabbitmqctl("list_queues", "name", "leader", "--formatter", "json"))
+    leader = next(row["leader"] for row in rows if row["name"] == queue)
+    return next(node.program for node in stack.nodes if node.name == leader)
 
 
 def from_journal(stack: Stack) -> int:

@@ -41,13 +41,6 @@ def healthy(stack: Stack) -> None:
     stack.wait_ready(90)
 
 
-def write_gap(load: ChatLoad) -> float:
-    """The longest time between two accepted sends (anyone's) from the fault on."""
-    assert load.fault_began is not None
-    times = sorted([load.fault_began, *(t for m in load.members for t in m.accepted_at if t >= load.fault_began)])
-    return max((b - a for a, b in zip(times, times[1:])), default=float("inf"))
-
-
 def report(name: str, load: ChatLoad, gap: float) -> None:
     print(f"\n[reliability] {name}: {load.report()}; longest write gap {gap:.2f} s")
 
@@ -58,7 +51,7 @@ def healed(stack: Stack, load: ChatLoad, name: str) -> None:
     load.recovered()
     load.more(20)
     load.settle()
-    gap = write_gap(load)
+    gap = load.write_gap
     report(name, load, gap)
     assert gap <= WRITE_GAP, f"writes stopped for {gap:.1f} s"
 

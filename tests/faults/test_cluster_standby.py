@@ -1,6 +1,7 @@
 """`make run BROKERS=3 MODELS=2` under chat load through the proxy and 3 gateways: a standby model on a
 3-node cluster, with the journal on the cluster's streams. Kill -9 the broker node the active model is
-connected to, the active model, or both together.
+connected to, the active model, or both together; freeze (SIGSTOP) for 30 s the node that leads the input
+queue, or the active model's node.
 
 Each holds only when every accepted message reaches every reader exactly once, in order, without a reset
 (``ChatLoad.settle``), writes are applied again within :data:`TAKEOVER` seconds, the epoch stays, and no
@@ -19,8 +20,8 @@ import pytest
 
 from runner.stack import Stack
 from tests.faults.load import GATEWAY_LIMITS, ChatLoad
-from tests.faults.standby import (TAKEOVER, broker_node_of, from_journal, one_active_one_standby, takeovers,
-                                  writes_resume)
+from tests.faults.standby import (TAKEOVER, broker_node_of, from_journal, one_active_one_standby, queue_leader,
+                                  takeovers, writes_resume)
 from tests.stompclient import Peer
 
 pytestmark = pytest.mark.stack
@@ -75,3 +76,50 @@ def test_kill_9_under_load_on_a_cluster_with_a_standby(stack: Stack, active: str
             pytest.xfail(f"known: writes resumed only after {resumed:.1f} s (bound {TAKEOVER} s); nothing lost, "
                          "no reset (SLOW_AT_TIMES; TRAITSWEB_KNOWN_FAILING=1 makes it a failure)")
         assert resumed <= TAKEOVER, f"writes resumed only after {resumed:.1f} s"
+
+
+#: how long a node stays frozen (the issue's fault)
+FREEZE = 30.0
+
+
+@pytest.mark.parametrize("whose", ["the input queue's leader", "the active model's"])
+def test_sigstop_a_broker_node_for_30_s_on_a_cluster_with_a_standby(stack: Stack, active: str, whose: str) -> None:
+    """A frozen node is not a dead one: its connections stay open, holding what was sent to them, and the
+    others can tell it from a slow one only by its silence. The leader of the input queue frozen: every send
+    waits for a new leader; the active model's node frozen: its held input frames and the gateways' held out
+    frames come back only when the node is declared down or thawed.
+
+    Every correctness check holds (nothing lost or doubled, each sender in order, no reset, the epoch kept,
+    no ``seq`` issued twice); the 5 s bound on writes does not yet (docs/reliability.md), and fails only
+    with ``TRAITSWEB_KNOWN_FAILING=1``."""
+    node = queue_leader(stack, "traitsweb.in.quorum") if whose == "the input queue's leader" else broker_node_of(stack, active)
+    # slower senders: 30 s at full speed is more than /api/state's bounded snapshot (settle's view) holds
+    with ChatLoad(stack.proxy_url, interval=0.2) as load:
+        load.more(30)
+        epoch = load.members[0].client.epoch
+        bridged = from_journal(stack)
+        load.fault()
+        vm = stack.kill(node, signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        try:
+            resumed = writes_resume(load, stack.proxy_url, frozen_at)
+            load.more(30)  # writes go on through the other two nodes while it is frozen
+            time.sleep(max(0.0, FREEZE - (time.monotonic() - frozen_at)))  # the fault's length, not a wait
+        finally:
+            os.kill(vm, signal.SIGCONT)
+        load.recovered()
+        stack.wait_cluster(120)
+        load.more(40)
+        load.settle()
+        assert all(m.client.epoch == epoch for m in load.members)
+        gap = load.write_gap
+        print(f"\n[reliability] cluster + standby, SIGSTOP {whose} node ({node}) for {FREEZE:.0f} s: {load.report()}; "
+              f"writes applied again after {resumed:.2f} s; longest write gap {gap:.2f} s; "
+              f"{from_journal(stack) - bridged} out messages the gateways took from the journal first")
+        slow = resumed > TAKEOVER or gap > TAKEOVER
+        if slow and not os.environ.get("TRAITSWEB_KNOWN_FAILING"):
+            pytest.xfail(f"known: writes applied again after {resumed:.1f} s, accepted writes stopped for {gap:.1f} s "
+                         f"(bound {TAKEOVER} s); nothing lost, no reset, the epoch kept (a frozen leader's queues and "
+                         "streams move only once the others declare it down; TRAITSWEB_KNOWN_FAILING=1 makes it a failure)")
+        assert resumed <= TAKEOVER, f"writes resumed only after {resumed:.1f} s"
+        assert gap <= TAKEOVER, f"accepted writes stopped for {gap:.1f} s"
