@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import gc
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -55,15 +56,17 @@ async def _client(base: str, origin: str, clients: int, transport: str) -> None:
     from bench.wire import Endpoint, PollConnection, WsConnection
 
     logins = await login_many([base], -(-clients // PER_SESSION), origin)
+    # every log-in moves the state on: a poll from an earlier session's position would be answered at once, not held
+    latest = str(max(login.seq for login in logins))
     conns = []
     for k in range(clients):
         login = logins[k // PER_SESSION]
         endpoint = Endpoint(base, login.token, origin, local_address=f"127.0.0.{2 + k % 4}")
-        since = {"since": str(login.seq), "epoch": login.epoch}
+        since = {"since": latest, "epoch": login.epoch}
         if transport == "ws":
             conn: Any = WsConnection(endpoint, "/api/ws", since, lambda payload, now: None, lambda status: None)
         else:
-            request = endpoint.request("GET", "/api/poll", {**since, "timeout": "120"})
+            request = endpoint.request("GET", "/api/poll", {**since, "timeout": "25"})  # the gateway's longest hold
             conn = PollConnection(lambda request=request: request, lambda status, body, now: None)
         await endpoint.connect(lambda conn=conn: conn)
         conns.append(conn)
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(3)  # the last connections' requests parsed and parked
         gc.collect()
         after, rss = (None if args.no_trace else tracemalloc.take_snapshot()), _rss()
+        gauge = re.search(r"^traitsweb_gateway_polls_held (\S+)$", httpx.get(f"{base}/metrics").text, re.M)
+        held = int(float(gauge.group(1))) if gauge else 0
         grown: Counter[str] = Counter()
         lines: Counter[str] = Counter()
         for stat in after.compare_to(before, "traceback") if after and before else ():
@@ -168,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.clients
     report = {
         "server": args.server, "transport": args.transport, "clients": n,
+        "held (the replica's polls_held gauge: long-polls and WebSockets waiting)": held,
         "traced KiB per connection": round(sum(grown.values()) / 1024 / n, 2),
         f"RSS KiB per connection (tracing {'off' if args.no_trace else 'on'})": round((rss - rss0) / 1024 / n, 2),
         "by package, KiB per connection": {k: round(v / 1024 / n, 2) for k, v in grown.most_common()},
