@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import gc
 import json
-import re
 import secrets
 import subprocess
 import sys
@@ -127,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     from services.gateway.app import create_app
     from services.gateway.config import GatewaySettings
     from tests.inproc import UNLIMITED, model_service
+    from tests.metrics import gauge
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -157,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(3)  # the last connections' requests parsed and parked
         gc.collect()
         after, rss = (None if args.no_trace else tracemalloc.take_snapshot()), _rss()
-        gauge = re.search(r"^traitsweb_gateway_polls_held (\S+)$", httpx.get(f"{base}/metrics").text, re.M)
-        held = int(float(gauge.group(1))) if gauge else 0
+        held = int(gauge(base, "traitsweb_gateway_polls_held"))
         grown: Counter[str] = Counter()
         lines: Counter[str] = Counter()
         for stat in after.compare_to(before, "traceback") if after and before else ():

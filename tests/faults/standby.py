@@ -14,6 +14,7 @@ import httpx
 
 from runner.stack import Stack
 from tests.faults.load import ChatLoad
+from tests.metrics import gauge
 from tests.stompclient import Peer
 from tests.wait import wait_until
 
@@ -73,11 +74,7 @@ def queue_leader(stack: Stack, queue: str) -> str:
 
 def from_journal(stack: Stack) -> int:
     """Out messages the gateway replicas applied from the journal before their out queues brought them."""
-    total = 0
-    for base in stack.gateway_urls:
-        found = re.search(r"^traitsweb_gateway_from_journal (\S+)$", httpx.get(f"{base}/metrics", timeout=10).text, re.M)
-        total += int(float(found.group(1))) if found else 0
-    return total
+    return sum(int(gauge(base, "traitsweb_gateway_from_journal", default=0)) for base in stack.gateway_urls)
 
 
 def writes_resume(load: ChatLoad, base_url: str, since: float) -> float:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +11,7 @@ from typing import Any
 import pytest
 
 from runner.stack import Stack
+from tests.faults.freeze import frozen
 from tests.stompclient import Peer
 from tests.wait import wait_until
 
@@ -39,12 +38,8 @@ def test_freeze_for_30_s_is_noticed_and_healed(stack: Stack) -> None:
         session = peer.login("frozen")
         peer.wait_for(lambda m: m.get("trait") == "participants" and session in m.get("set", {}))
         offset = len(stack.log("model"))
-        vm = stack.kill("rabbitmq", signal.SIGSTOP)
-        try:
+        with frozen(stack, "rabbitmq"):
             noticed = wait_log(stack, "model", "connection lost", offset, timeout=3 * HEARTBEAT_MS / 1000)
-            time.sleep(max(0.0, 30 - noticed))  # frozen 30 s in all: the fault's length, not a wait for an event
-        finally:
-            os.kill(vm, signal.SIGCONT)
         wait_log(stack, "model", "connected to", offset, timeout=60)
         assert peer.client.wait_connected(60)
         text = f"thawed {uuid.uuid4().hex[:6]}"

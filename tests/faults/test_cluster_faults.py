@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from runner.stack import Stack
+from tests.faults.freeze import frozen
 from tests.faults.load import GATEWAY_LIMITS, ChatLoad
 from tests.faults.standby import broker_node_of
 
@@ -25,7 +25,6 @@ pytestmark = pytest.mark.stack
 HEARTBEAT_MS = 5000
 #: the longest writes may stop while one node is lost or frozen
 WRITE_GAP = 5.0
-FREEZE = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +77,6 @@ def test_sigstop_the_models_broker_node_for_30_s(stack: Stack) -> None:
         load.more(30)
         node = broker_node_of(stack, "model")  # the harder case: the model's frames are held there
         load.fault()
-        vm = stack.kill(node, signal.SIGSTOP)
-        try:
+        with frozen(stack, node):
             load.more(30)  # writes go on through the other two nodes while it is frozen
-            time.sleep(max(0.0, FREEZE - (time.monotonic() - load.fault_began)))  # the fault's length, not a wait
-        finally:
-            os.kill(vm, signal.SIGCONT)
         healed(stack, load, f"SIGSTOP {node} (the model's) of 3 for 30 s")

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from runner.stack import Stack
+from tests.faults.freeze import FREEZE, frozen
 from tests.faults.load import GATEWAY_LIMITS, ChatLoad
 from tests.faults.standby import (TAKEOVER, broker_node_of, from_journal, one_active_one_standby, queue_leader,
                                   takeovers, writes_resume)
@@ -78,10 +79,6 @@ def test_kill_9_under_load_on_a_cluster_with_a_standby(stack: Stack, active: str
         assert resumed <= TAKEOVER, f"writes resumed only after {resumed:.1f} s"
 
 
-#: how long a node stays frozen (the issue's fault)
-FREEZE = 30.0
-
-
 @pytest.mark.parametrize("whose", ["the input queue's leader", "the active model's"])
 def test_sigstop_a_broker_node_for_30_s_on_a_cluster_with_a_standby(stack: Stack, active: str, whose: str) -> None:
     """A frozen node is not a dead one: its connections stay open, holding what was sent to them, and the
@@ -99,14 +96,9 @@ def test_sigstop_a_broker_node_for_30_s_on_a_cluster_with_a_standby(stack: Stack
         epoch = load.members[0].client.epoch
         bridged = from_journal(stack)
         load.fault()
-        vm = stack.kill(node, signal.SIGSTOP)
-        frozen_at = time.monotonic()
-        try:
+        with frozen(stack, node) as frozen_at:
             resumed = writes_resume(load, stack.proxy_url, frozen_at)
             load.more(30)  # writes go on through the other two nodes while it is frozen
-            time.sleep(max(0.0, FREEZE - (time.monotonic() - frozen_at)))  # the fault's length, not a wait
-        finally:
-            os.kill(vm, signal.SIGCONT)
         load.recovered()
         stack.wait_cluster(120)
         load.more(40)
