@@ -20,6 +20,7 @@ stops everything; tests use its XML-RPC interface to kill and restart parts::
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import os
@@ -39,6 +40,7 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from runner import compose
+from runner.hosts import Hosts
 from traitsweb.lifetime import Lifetime
 
 __all__ = ["ADDRESSES", "ROOT", "SECRET_NAMES", "BrokerNode", "Stack", "StackConfig", "StackError", "free_port",
@@ -104,6 +106,9 @@ class StackConfig:
     stomp_port: int = 0
     #: RabbitMQ nodes: 1 is one node (program ``rabbitmq``); more form one cluster (``rabbitmq-1``...)
     brokers: int = 1
+    #: a cluster's nodes each on a test host of its own (a network namespace: runner.hosts, root only), so
+    #: that a test can cut one off the others (``Stack.hosts.cut``); the services stay on the machine
+    hosts: bool = False
     #: extra environment per compose service name ("*" for all)
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     #: start the desktop window (the ``desktop-gui`` service) instead of headless PNGs
@@ -114,24 +119,35 @@ class StackConfig:
 
 @dataclass(frozen=True)
 class BrokerNode:
-    """One private RabbitMQ node: its supervisord program, ports and Erlang node name."""
+    """One private RabbitMQ node: its supervisord program, ports, address and Erlang node name."""
 
     program: str
     stomp_port: int
     dist_port: int
+    #: where its STOMP and distribution ports listen: the machine's loopback, or its test host's address
+    address: str = "127.0.0.1"
+    #: the host part of its Erlang node name (a test host's name, which runner.hosts resolves for Erlang)
+    hostname: str = "localhost"
 
     @property
     def name(self) -> str:
-        return f"traitsweb-{self.stomp_port}@localhost"
+        return f"traitsweb-{self.stomp_port}@{self.hostname}"
 
 
 class Stack(Lifetime):
     def __init__(self, config: StackConfig) -> None:
         if config.brokers < 1:
             raise StackError("a stack needs at least one broker node")
+        if config.hosts and config.brokers < 2:
+            raise StackError("test hosts are for a cluster's nodes: hosts=True needs brokers > 1")
         self.config = config
         self.run_dir = config.run_dir.resolve()
         self.nodes = self._broker_nodes()
+        self.hosts: Hosts | None = None
+        if config.hosts:
+            self.hosts = Hosts(str(self.nodes[0].stomp_port), len(self.nodes))
+            self.nodes = [dataclasses.replace(node, address=self.hosts.address(k), hostname=self.hosts.name(k))
+                          for k, node in enumerate(self.nodes, start=1)]
         self.stomp_port = self.nodes[0].stomp_port
         self.dist_port = self.nodes[0].dist_port
         self.proxy_port = config.proxy_port or free_port()
@@ -151,8 +167,8 @@ class Stack(Lifetime):
 
     @property
     def broker_addresses(self) -> str:
-        """``127.0.0.1:port`` of every node, comma-separated (one for a single node)."""
-        return ",".join(f"127.0.0.1:{node.stomp_port}" for node in self.nodes)
+        """``address:port`` of every node, comma-separated (one for a single node)."""
+        return ",".join(f"{node.address}:{node.stomp_port}" for node in self.nodes)
 
     def broker_url(self, user: str) -> str:
         return f"stomp://{user}:{self.secrets[f'TRAITSWEB_{user.upper()}_PASSWORD']}@{self.broker_addresses}"
@@ -180,6 +196,8 @@ class Stack(Lifetime):
 
     # -- lifetime -----------------------------------------------------------------
     def start(self) -> None:
+        if self.hosts is not None:
+            self.hosts.start()
         self._prepare()
         log = open(self.run_dir / "supervisord.out", "ab")
         self._supervisord = subprocess.Popen(
@@ -218,16 +236,17 @@ class Stack(Lifetime):
 
     def close(self) -> None:
         proc, self._supervisord = self._supervisord, None
-        if proc is None:
-            return
-        (self.run_dir / ADDRESSES).unlink(missing_ok=True)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # supervisord stops every program, then exits
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        if proc is not None:
+            (self.run_dir / ADDRESSES).unlink(missing_ok=True)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # supervisord stops every program, then exits
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        if self.hosts is not None:
+            self.hosts.close()
 
     # -- control of single programs (names: rabbitmq or rabbitmq-1..N, model, gateway-1, proxy, desktop) --
     def rpc(self, method: str, *args: Any) -> Any:
@@ -282,8 +301,8 @@ class Stack(Lifetime):
     def _check_for(self, name: str) -> Any:
         node = next((node for node in self.nodes if node.program == name), None)
         if node is not None:
-            port = node.stomp_port
-            return lambda: stomp_handshake("127.0.0.1", port, "model", self.secrets["TRAITSWEB_MODEL_PASSWORD"])
+            address, port = node.address, node.stomp_port
+            return lambda: stomp_handshake(address, port, "model", self.secrets["TRAITSWEB_MODEL_PASSWORD"])
         if name.startswith("gateway-"):
             port = self.gateway_ports[int(name.split("-")[1]) - 1]
             return lambda: http_ok(port, "/readyz")
@@ -418,13 +437,14 @@ stdout_logfile_maxbytes=20MB
             # STOMP only: every service speaks STOMP, and an AMQP listener would accept the same users
             # (rabbitmqctl reaches the node over the distribution port, not AMQP)
             "listeners.tcp = none\n"
-            f"stomp.listeners.tcp.1 = 127.0.0.1:{node.stomp_port}\n"
+            f"stomp.listeners.tcp.1 = {node.address}:{node.stomp_port}\n"
             + (f"load_definitions = {definitions}\n" if definitions else "")
             + "stomp.default_vhost = /\n"
             "log.console = true\nlog.console.level = warning\nlog.file = false\n"
         )
         if len(self.nodes) > 1:
             config += self._cluster_config()
+            shutil.copy(ROOT / "deploy/rabbitmq/advanced.config", base / "advanced.config")
         (base / "rabbitmq.conf").write_text(config)
         (base / "data").mkdir(exist_ok=True)
         home = self._cluster_home() if len(self.nodes) > 1 else None
@@ -433,7 +453,13 @@ stdout_logfile_maxbytes=20MB
             for path in [base, *base.rglob("*"), *([home, *home.iterdir()] if home else [])]:
                 shutil.chown(path, "rabbitmq", "rabbitmq")
             user = "user=rabbitmq\n"
-        erl_args = "-kernel inet_dist_use_interface {127,0,0,1}"
+        command, host_env = str(RABBITMQ_SERVER), dict[str, str]()
+        if self.hosts is not None:  # entering its host takes root: the user is changed there, not by supervisord
+            setpriv = ["/usr/bin/setpriv", "--reuid=rabbitmq", "--regid=rabbitmq", "--init-groups"]
+            command = " ".join(self.hosts.command(self.nodes.index(node) + 1, [*setpriv, command]))
+            user = ""
+            host_env = self._host_env()
+        erl_args = f"-kernel inet_dist_use_interface {{{node.address.replace('.', ',')}}}"
         if home is not None:
             # a frozen peer is declared down after ~10 s, not the default minute: until then, any change
             # of the cluster's metadata (a reconnecting client's subscription queue) waits for it
@@ -442,7 +468,9 @@ stdout_logfile_maxbytes=20MB
             # a cluster's nodes share one Erlang cookie, in a HOME of their own (Erlang reads $HOME/.erlang.cookie)
             "HOME": str(home) if home else "/var/lib/rabbitmq" if user else os.environ.get("HOME", "/tmp"),
             "RABBITMQ_NODENAME": node.name,
-            # the distribution port (rabbitmqctl's and the other nodes' way in) on loopback only, like STOMP
+            **host_env,
+            # the distribution port (rabbitmqctl's and the other nodes' way in) on the node's own address only
+            # (loopback, or its test host's), like STOMP
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": erl_args,
             "RABBITMQ_DIST_PORT": str(node.dist_port),
             "RABBITMQ_MNESIA_BASE": f"{base}/data",
@@ -455,7 +483,7 @@ stdout_logfile_maxbytes=20MB
         # supervisord stops programs in reverse priority: the services first (each leaves while its broker is
         # there: the model checkpoints), then the nodes, the first last (it is the one started first again)
         priority = f"priority={self.nodes.index(node) + 1}\n"
-        return self._block(node.program, str(RABBITMQ_SERVER), env, user + priority)
+        return self._block(node.program, command, env, user + priority)
 
     def _cluster_config(self) -> str:
         """Clustered by configuration: each node knows its peers; a blank node joins the first it reaches."""
@@ -473,15 +501,29 @@ stdout_logfile_maxbytes=20MB
         if not cookie.exists():
             write_private(cookie, secrets.token_hex(20))
             cookie.chmod(0o400)
+        if self.hosts is not None:
+            self.hosts.inetrc(home / "inetrc")
+            (home / "rabbitmq-env.conf").write_text("# on a test host: none of the machine's settings (runner.hosts)\n")
         return home
+
+    def _host_env(self) -> dict[str, str]:
+        """On test hosts, what Erlang (a node, the CLI) needs: the hosts by name, and not the machine's
+        /etc/rabbitmq/rabbitmq-env.conf, whose ERL_FLAGS may bind Erlang's distribution to 127.0.0.1, where
+        no other host reaches it. Nothing without test hosts."""
+        if self.hosts is None:
+            return {}
+        home = self.run_dir / "rabbitmq-home"
+        return {"ERL_INETRC": str(home / "inetrc"), "RABBITMQ_CONF_ENV_FILE": str(home / "rabbitmq-env.conf")}
 
     def _cli(self, command: list[str], node: BrokerNode, timeout: float) -> subprocess.CompletedProcess[str]:
         """Run a RabbitMQ CLI command for ``node`` (its Erlang cookie's HOME, its plugins, RABBITMQ_NODENAME)."""
         home = self._cluster_home() if len(self.nodes) > 1 else Path(
             "/var/lib/rabbitmq" if os.geteuid() == 0 else os.environ.get("HOME", "/tmp"))
-        env = {**os.environ, "HOME": str(home), "RABBITMQ_NODENAME": node.name,
+        env = {**os.environ, "HOME": str(home), "RABBITMQ_NODENAME": node.name, **self._host_env(),
                "PATH": f"{RABBITMQCTL.parent}:{os.environ.get('PATH', '')}",
                "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.run_dir / node.program / "enabled_plugins")}
+        if self.hosts is not None:  # the CLI's node is named after the node's host, and must be reachable there
+            command = self.hosts.command(self.nodes.index(node) + 1, command)
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=home)
 
     def rabbitmqctl(self, *args: str, node: BrokerNode | None = None, timeout: float = 60) -> str:
@@ -518,6 +560,24 @@ stdout_logfile_maxbytes=20MB
             if time.monotonic() > deadline:
                 raise StackError(f"the cluster has {sorted(running or [])} running, not all of {sorted(names)}")
             time.sleep(0.5)
+
+    def wait_replicas(self, timeout: float) -> None:
+        """Wait until every member of every quorum queue and stream is online (a node can be running while
+        its replicas still start: a fault test begins on a cluster that is whole, not merely up)."""
+        deadline = time.monotonic() + timeout
+        while (short := self._replicas_offline()) != {}:
+            if time.monotonic() > deadline:
+                raise StackError(f"replicas still offline after {timeout} s: {short}")
+            time.sleep(0.5)
+
+    def _replicas_offline(self) -> dict[str, list[str]] | None:
+        """Per replicated queue, its members not online; None when the node asked cannot say."""
+        try:
+            rows = json.loads(self.rabbitmqctl("list_queues", "name", "type", "members", "online", "--formatter", "json"))
+        except (StackError, subprocess.TimeoutExpired, ValueError):
+            return None
+        return {row["name"]: sorted(set(row["members"]) - set(row["online"] or [])) for row in rows
+                if row["type"] in ("quorum", "stream") and set(row["members"]) - set(row["online"] or [])}
 
     def _form_cluster(self) -> None:
         """Wait for every node to be running in one cluster, then declare the queues (once: they persist)."""

@@ -25,7 +25,7 @@ MODELS = ("model", "model-2")
 #: the longest a write may wait for a model after the active one is lost (the issue's target)
 TAKEOVER = 5.0
 _LEASE = re.compile(r"^(\S+ \S+) model INFO services\.model\.service: (active|standby):", re.M)
-_CONNECTED = re.compile(r"connected to 127\.0\.0\.1:(\d+)$", re.M)
+_CONNECTED = re.compile(r"connected to ([\d.]+):(\d+)$", re.M)
 
 
 def lease_events(stack: Stack, name: str) -> list[tuple[str, str]]:
@@ -60,9 +60,10 @@ def one_active_one_standby(stack: Stack) -> str:
 
 def broker_node_of(stack: Stack, program: str) -> str:
     """The broker node program (``rabbitmq-N``) that ``program`` connected to last, by its log."""
-    ports = _CONNECTED.findall(stack.log(program))
-    assert ports, f"{program} never connected"
-    return next(node.program for node in stack.nodes if node.stomp_port == int(ports[-1]))
+    addresses = _CONNECTED.findall(stack.log(program))
+    assert addresses, f"{program} never connected"
+    address, port = addresses[-1]
+    return next(node.program for node in stack.nodes if (node.address, node.stomp_port) == (address, int(port)))
 
 
 def queue_leader(stack: Stack, queue: str) -> str:

@@ -39,6 +39,7 @@ def stack(make_stack: Any) -> Iterator[Stack]:
 def _active(stack: Stack, peer: Peer) -> str:
     """The cluster whole, every program up, one model active and one standby: the active one's name."""
     stack.wait_cluster(120)
+    stack.wait_replicas(120)
     stack.wait_ready(90)
     return one_active_one_standby(stack)
 
@@ -115,3 +116,12 @@ def test_sigstop_a_broker_node_for_30_s_on_a_cluster_with_a_standby(stack: Stack
                          "streams move only once the others declare it down; TRAITSWEB_KNOWN_FAILING=1 makes it a failure)")
         assert resumed <= TAKEOVER, f"writes resumed only after {resumed:.1f} s"
         assert gap <= TAKEOVER, f"accepted writes stopped for {gap:.1f} s"
+
+
+def test_every_node_tells_a_frozen_peer_within_seconds(stack: Stack) -> None:
+    """What the freeze figures rest on: Erlang's distribution declares a silent peer down after ~10 s
+    (``net_ticktime``), and Raft's failure detector (aten, quorum queues' and the stream coordinator's) polls
+    every second (``deploy/rabbitmq/advanced.config``), not RabbitMQ's default 5 s."""
+    for node in stack.nodes:
+        assert stack.rabbitmqctl("eval", "net_kernel:get_net_ticktime().", node=node).strip() == "10"
+        assert stack.rabbitmqctl("eval", "application:get_env(aten, poll_interval).", node=node).strip() == "{ok,1000}"
