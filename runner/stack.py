@@ -444,7 +444,6 @@ stdout_logfile_maxbytes=20MB
         )
         if len(self.nodes) > 1:
             config += self._cluster_config()
-            shutil.copy(ROOT / "deploy/rabbitmq/advanced.config", base / "advanced.config")
         (base / "rabbitmq.conf").write_text(config)
         (base / "data").mkdir(exist_ok=True)
         home = self._cluster_home() if len(self.nodes) > 1 else None
