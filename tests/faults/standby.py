@@ -58,6 +58,15 @@ def one_active_one_standby(stack: Stack) -> str:
     return wait_until(settled, timeout=90, what="one active model and one standby")
 
 
+def whole_with_a_standby(stack: Stack, cluster_timeout: float = 120) -> str:
+    """The cluster whole (every node running, the model's replicas online), every program up, one model active
+    and one standby: the active one's name. What each test of a `BROKERS=3 MODELS=2` stack begins from."""
+    stack.wait_cluster(cluster_timeout)
+    stack.wait_replicas(120)
+    stack.wait_ready(90)
+    return one_active_one_standby(stack)
+
+
 def broker_node_of(stack: Stack, program: str) -> str:
     """The broker node program (``rabbitmq-N``) that ``program`` connected to last, by its log."""
     addresses = _CONNECTED.findall(stack.log(program))

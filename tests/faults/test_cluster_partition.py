@@ -23,7 +23,7 @@ import pytest
 from runner.stack import Stack
 from tests.faults.freeze import FREEZE
 from tests.faults.load import GATEWAY_LIMITS, ChatLoad
-from tests.faults.standby import broker_node_of, from_journal, one_active_one_standby, queue_leader, seq_witness, takeovers
+from tests.faults.standby import broker_node_of, from_journal, queue_leader, seq_witness, takeovers, whole_with_a_standby
 from tests.stompclient import Peer
 
 pytestmark = [pytest.mark.stack,
@@ -39,11 +39,7 @@ def stack(make_stack: Any) -> Iterator[Stack]:
 
 @pytest.fixture(name="active", autouse=True)
 def _active(stack: Stack, peer: Peer) -> str:
-    """The cluster whole, every program up, one model active and one standby: the active one's name."""
-    stack.wait_cluster(180)
-    stack.wait_replicas(120)
-    stack.wait_ready(90)
-    return one_active_one_standby(stack)
+    return whole_with_a_standby(stack, cluster_timeout=180)
 
 
 #: found by this test, not fixed: the active model on the cut node goes on as active through the cut, and

@@ -21,8 +21,8 @@ import pytest
 from runner.stack import Stack
 from tests.faults.freeze import FREEZE, frozen
 from tests.faults.load import GATEWAY_LIMITS, ChatLoad
-from tests.faults.standby import (TAKEOVER, broker_node_of, from_journal, one_active_one_standby, queue_leader,
-                                  takeovers, writes_resume)
+from tests.faults.standby import (TAKEOVER, broker_node_of, from_journal, queue_leader, takeovers, whole_with_a_standby,
+                                  writes_resume)
 from tests.stompclient import Peer
 
 pytestmark = pytest.mark.stack
@@ -37,11 +37,7 @@ def stack(make_stack: Any) -> Iterator[Stack]:
 
 @pytest.fixture(name="active", autouse=True)
 def _active(stack: Stack, peer: Peer) -> str:
-    """The cluster whole, every program up, one model active and one standby: the active one's name."""
-    stack.wait_cluster(120)
-    stack.wait_replicas(120)
-    stack.wait_ready(90)
-    return one_active_one_standby(stack)
+    return whole_with_a_standby(stack)
 
 
 #: faults whose takeover has taken over TAKEOVER seconds now and then (the correctness checks still hold):
